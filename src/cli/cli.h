@@ -1,0 +1,38 @@
+/* Shared pieces of the command-line tool. */
+#ifndef CSM_CLI_H
+#define CSM_CLI_H
+
+#include <stdio.h>
+
+#include "csm/csm.h"
+
+/* Exit codes (DESIGN.md): 0 ok, 1 bad usage, 2 bad input, 3 internal failure. */
+enum { CSM_EXIT_OK = 0, CSM_EXIT_USAGE = 1, CSM_EXIT_INPUT = 2, CSM_EXIT_INTERNAL = 3 };
+
+int csm_cli_models(int argc, char **argv);
+int csm_cli_infer(int argc, char **argv);
+
+/* Prints "csm: <last error>" and returns the exit code for st. */
+int csm_cli_fail(csm_status st);
+/* Prints "csm <cmd>: <message>" for a usage error and returns 1. */
+int csm_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int csm_cli_exit_code(csm_status st);
+
+/* The folder of installed models: $CSM_MODELS_DIR, else models/ next to the
+ * build folder of this executable, else ./models. */
+const char *csm_cli_models_dir(void);
+/* NAME (an installed model) or PATH (contains '/' or ends in .json). */
+const char *csm_cli_model_path(const char *name_or_path, char *buf, size_t len);
+
+/* Parses "a,b,c" into n doubles; 0 on success. */
+int csm_cli_parse_doubles(const char *s, double *v, int n);
+/* Parses a positive int; 0 on success. */
+int csm_cli_parse_int(const char *s, int *v);
+
+/* JSON helpers writing to fp. */
+void csm_json_string(FILE *fp, const char *s);
+void csm_json_shape(FILE *fp, const csm_shape *s);
+void csm_json_float(FILE *fp, double v);
+
+#endif

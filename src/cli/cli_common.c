@@ -1,0 +1,126 @@
+/* Exit codes, model lookup, argument parsing and JSON output for the CLI. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int csm_cli_exit_code(csm_status st) {
+  switch (st) {
+  case CSM_OK: return CSM_EXIT_OK;
+  case CSM_EUSAGE: return CSM_EXIT_USAGE;
+  case CSM_EINPUT:
+  case CSM_EIO:
+  case CSM_EUNSUPPORTED: return CSM_EXIT_INPUT;
+  case CSM_ENOMEM:
+  case CSM_EINTERNAL: break;
+  }
+  return CSM_EXIT_INTERNAL;
+}
+
+int csm_cli_fail(csm_status st) {
+  fprintf(stderr, "csm: %s\n", csm_last_error());
+  return csm_cli_exit_code(st);
+}
+
+int csm_cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "csm %s: ", cmd);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see 'csm %s --help')\n", cmd);
+  return CSM_EXIT_USAGE;
+}
+
+const char *csm_cli_models_dir(void) {
+  static char dir[PATH_MAX];
+  const char *env = getenv("CSM_MODELS_DIR");
+  if (env && *env) return env;
+  /* build/csm -> build/../models: works from a build tree without set-up. */
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = '\0';
+      size_t len = strlen(exe);
+      if (len + sizeof "/../models" <= sizeof dir) {
+        memcpy(dir, exe, len);
+        memcpy(dir + len, "/../models", sizeof "/../models");
+        if (access(dir, R_OK) == 0) return dir;
+      }
+    }
+  }
+  return "models";
+}
+
+const char *csm_cli_model_path(const char *name, char *buf, size_t len) {
+  size_t n = strlen(name);
+  if (strchr(name, '/') || (n > 5 && strcmp(name + n - 5, ".json") == 0)) {
+    snprintf(buf, len, "%s", name);
+  } else {
+    snprintf(buf, len, "%s/%s.json", csm_cli_models_dir(), name);
+  }
+  return buf;
+}
+
+int csm_cli_parse_doubles(const char *s, double *v, int n) {
+  const char *p = s;
+  for (int i = 0; i < n; i++) {
+    char *end;
+    errno = 0;
+    v[i] = strtod(p, &end);
+    if (end == p || errno || !isfinite(v[i])) return -1;
+    p = end;
+    if (i < n - 1) {
+      if (*p != ',') return -1;
+      p++;
+    }
+  }
+  return *p ? -1 : 0;
+}
+
+int csm_cli_parse_int(const char *s, int *v) {
+  char *end;
+  errno = 0;
+  long x = strtol(s, &end, 10);
+  if (end == s || *end || errno || x <= 0 || x > INT_MAX) return -1;
+  *v = (int)x;
+  return 0;
+}
+
+void csm_json_string(FILE *fp, const char *s) {
+  fputc('"', fp);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      fprintf(fp, "\\%c", c);
+    } else if (c < 0x20) {
+      fprintf(fp, "\\u%04x", c);
+    } else {
+      fputc(c, fp);
+    }
+  }
+  fputc('"', fp);
+}
+
+void csm_json_shape(FILE *fp, const csm_shape *s) {
+  fputc('[', fp);
+  for (int i = 0; i < s->rank; i++)
+    fprintf(fp, i ? ", %lld" : "%lld", (long long)s->d[i]);
+  fputc(']', fp);
+}
+
+void csm_json_float(FILE *fp, double v) {
+  if (isfinite(v)) {
+    fprintf(fp, "%.9g", v);
+  } else {
+    fputs("null", fp); /* JSON has no NaN/Inf */
+  }
+}

@@ -1,0 +1,56 @@
+/* csm: the command-line entry point; one file per subcommand. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *fp) {
+  fprintf(fp,
+          "csm %s: Canonical Saliency Maps for face models\n\n"
+          "usage: csm [--threads N] <command> [options] [inputs...]\n\n"
+          "commands:\n"
+          "  models   list the installed models (input, outputs, parameters, FLOPs)\n"
+          "  infer    run a model on images or a .npy tensor\n\n"
+          "'csm <command> --help' describes a command. Threads: --threads N or CSM_THREADS\n"
+          "(default: all cores). Exit codes: 0 ok, 1 bad usage, 2 bad input, 3 internal.\n",
+          CSM_VERSION);
+}
+
+int main(int argc, char **argv) {
+  int threads = 0;
+  const char *env = getenv("CSM_THREADS");
+  if (env && csm_cli_parse_int(env, &threads)) {
+    fprintf(stderr, "csm: CSM_THREADS must be a positive integer, got '%s'\n", env);
+    return CSM_EXIT_USAGE;
+  }
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return CSM_EXIT_OK;
+    } else if (!strcmp(argv[i], "--version")) {
+      printf("csm %s\n", CSM_VERSION);
+      return CSM_EXIT_OK;
+    } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+      if (csm_cli_parse_int(argv[++i], &threads)) {
+        fprintf(stderr, "csm: --threads must be a positive integer\n");
+        return CSM_EXIT_USAGE;
+      }
+    } else {
+      fprintf(stderr, "csm: unknown option '%s' (see 'csm --help')\n", argv[i]);
+      return CSM_EXIT_USAGE;
+    }
+  }
+  if (i >= argc) {
+    usage(stderr);
+    return CSM_EXIT_USAGE;
+  }
+  csm_set_threads(threads);
+  const char *cmd = argv[i];
+  int sub_argc = argc - i;
+  char **sub_argv = argv + i;
+  if (!strcmp(cmd, "models")) return csm_cli_models(sub_argc, sub_argv);
+  if (!strcmp(cmd, "infer")) return csm_cli_infer(sub_argc, sub_argv);
+  fprintf(stderr, "csm: unknown command '%s' (see 'csm --help')\n", cmd);
+  return CSM_EXIT_USAGE;
+}

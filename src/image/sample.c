@@ -1,0 +1,43 @@
+/* Bilinear sampling of an image box into a float tensor. */
+#include "csm/image.h"
+
+#include <math.h>
+
+static float texel(const csm_image *img, int x, int y, int c) {
+  if (x < 0 || y < 0 || x >= img->w || y >= img->h) return 0.0f;
+  return img->rgb[((size_t)y * (size_t)img->w + (size_t)x) * 3 + (size_t)c];
+}
+
+csm_status csm_image_sample(const csm_image *img, const double box[4], int ow, int oh, int channels,
+                            float lo, float hi, float *dst) {
+  if (ow <= 0 || oh <= 0 || (channels != 1 && channels != 3))
+    return csm_fail(CSM_EUSAGE, "bad sample size %dx%dx%d", ow, oh, channels);
+  if (!(box[2] > 0) || !(box[3] > 0)) return csm_fail(CSM_EUSAGE, "empty crop box");
+  const float scale = (hi - lo) / 255.0f;
+  const double sx = box[2] / ow, sy = box[3] / oh;
+  for (int j = 0; j < oh; j++) {
+    /* Pixel centres map to pixel centres (half-pixel convention). */
+    double fy = box[1] + (j + 0.5) * sy - 0.5;
+    int y0 = (int)floor(fy);
+    float wy = (float)(fy - y0);
+    for (int i = 0; i < ow; i++) {
+      double fx = box[0] + (i + 0.5) * sx - 0.5;
+      int x0 = (int)floor(fx);
+      float wx = (float)(fx - x0);
+      float rgb[3];
+      for (int c = 0; c < 3; c++) {
+        float top = texel(img, x0, y0, c) * (1 - wx) + texel(img, x0 + 1, y0, c) * wx;
+        float bot = texel(img, x0, y0 + 1, c) * (1 - wx) + texel(img, x0 + 1, y0 + 1, c) * wx;
+        rgb[c] = top * (1 - wy) + bot * wy;
+      }
+      float *o = dst + ((size_t)j * (size_t)ow + (size_t)i) * (size_t)channels;
+      if (channels == 3) {
+        for (int c = 0; c < 3; c++)
+          o[c] = lo + rgb[c] * scale;
+      } else {
+        o[0] = lo + (0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2]) * scale;
+      }
+    }
+  }
+  return CSM_OK;
+}

@@ -1,0 +1,63 @@
+/* The op interface: shape inference, scratch size and the forward pass.
+ *
+ * `in` holds one tensor per node input. During planning, shapes and dtypes
+ * are always set; `data` is set only for constant inputs (weights and folded
+ * values), which is all that parameter operands (shapes, axes...) need.
+ * During execution every `data` is set. Ops never allocate in forward: any
+ * temporary memory comes from `scratch`, sized by the scratch callback. */
+#ifndef CSM_NN_OP_H
+#define CSM_NN_OP_H
+
+#include "../graph.h"
+
+typedef struct csm_op_def {
+  /* Sets out->dtype and out->shape (not data). Errors say what is wrong
+   * with which operand; the planner adds the node name. */
+  csm_status (*infer)(const csm_node *n, const csm_tensor *in, csm_tensor *out);
+  /* Bytes of scratch memory forward needs (NULL: none). */
+  size_t (*scratch)(const csm_node *n, const csm_tensor *in, const csm_tensor *out);
+  /* Computes out->data (already allocated for out->shape). */
+  csm_status (*forward)(const csm_node *n, const csm_tensor *in, csm_tensor *out, void *scratch);
+  /* Floating-point operations (multiply-add = 2) for these shapes (NULL:
+   * one per output element). */
+  double (*flops)(const csm_node *n, const csm_tensor *in, const csm_tensor *out);
+  /* 1 if the output is the first input's data reinterpreted (reshape-like):
+   * the planner then shares storage and forward is not called. */
+  int alias;
+} csm_op_def;
+
+/* The definition for op (NULL for INPUT/CONST). */
+const csm_op_def *csm_op_def_get(csm_op_kind op);
+
+/* Shared shape helpers for ops. */
+/* Output size of a windowed op along one axis; -1 if invalid. Also returns the
+ * padding before the first window (SAME pads like TensorFlow: extra at the end). */
+int64_t csm_window_out(int64_t in, int k, int stride, int dilation, csm_padding pad,
+                       int pad_before_explicit, int pad_after_explicit, int *pad_before);
+
+/* Reads an int32 constant operand into v (at most max entries). */
+csm_status csm_op_ints(const csm_tensor *t, const char *what, int64_t *v, int max, int *count);
+
+/* One definition per op family file. */
+extern const csm_op_def csm_op_conv2d;
+extern const csm_op_def csm_op_depthwise_conv2d;
+extern const csm_op_def csm_op_matmul;
+extern const csm_op_def csm_op_maxpool;
+extern const csm_op_def csm_op_avgpool;
+extern const csm_op_def csm_op_binary; /* ADD SUB MUL DIV MAXIMUM MINIMUM PRELU */
+extern const csm_op_def csm_op_unary;  /* RELU ... NEG */
+extern const csm_op_def csm_op_softmax;
+extern const csm_op_def csm_op_reduce; /* REDUCE_MEAN, SUM, MAX */
+extern const csm_op_def csm_op_reshape;
+extern const csm_op_def csm_op_squeeze;
+extern const csm_op_def csm_op_expand_dims;
+extern const csm_op_def csm_op_identity;
+extern const csm_op_def csm_op_shape;
+extern const csm_op_def csm_op_strided_slice;
+extern const csm_op_def csm_op_pack;
+extern const csm_op_def csm_op_concat;
+extern const csm_op_def csm_op_pad;
+extern const csm_op_def csm_op_resize_bilinear;
+extern const csm_op_def csm_op_depth_to_space;
+
+#endif

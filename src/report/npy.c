@@ -1,0 +1,177 @@
+/* NumPy .npy files: version 1.0/2.0/3.0 headers, C order, little-endian. */
+#include "csm/report.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Header values come from the file: parse defensively, bound every length. */
+static csm_status parse_header(const char *path, const char *h, csm_shape *shape, int *dtype_size,
+                               int *is_float, int *is_f64) {
+  const char *d = strstr(h, "'descr'");
+  const char *f = strstr(h, "'fortran_order'");
+  const char *s = strstr(h, "'shape'");
+  if (!d || !f || !s) return csm_fail(CSM_EINPUT, "%s: malformed .npy header", path);
+  d = strchr(d + 7, '\'');
+  if (!d) return csm_fail(CSM_EINPUT, "%s: malformed .npy dtype", path);
+  d++;
+  if (strncmp(d, "<f4'", 4) == 0) {
+    *is_float = 1, *dtype_size = 4, *is_f64 = 0;
+  } else if (strncmp(d, "<f8'", 4) == 0) {
+    *is_float = 1, *dtype_size = 8, *is_f64 = 1;
+  } else if (strncmp(d, "<i4'", 4) == 0) {
+    *is_float = 0, *dtype_size = 4, *is_f64 = 0;
+  } else {
+    return csm_fail(CSM_EUNSUPPORTED, "%s: .npy dtype must be float32, float64 or int32", path);
+  }
+  f = strchr(f + 15, ':');
+  if (!f) return csm_fail(CSM_EINPUT, "%s: malformed .npy header", path);
+  while (*++f == ' ') {
+  }
+  if (strncmp(f, "False", 5) != 0)
+    return csm_fail(CSM_EUNSUPPORTED, "%s: Fortran-order .npy is not supported", path);
+  s = strchr(s + 7, '(');
+  if (!s) return csm_fail(CSM_EINPUT, "%s: malformed .npy shape", path);
+  s++;
+  memset(shape, 0, sizeof *shape);
+  while (*s && *s != ')') {
+    while (*s == ' ' || *s == ',')
+      s++;
+    if (*s == ')') break;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno || v < 0) return csm_fail(CSM_EINPUT, "%s: malformed .npy shape", path);
+    if (shape->rank == CSM_MAX_RANK)
+      return csm_fail(CSM_EUNSUPPORTED, "%s: .npy rank above %d", path, CSM_MAX_RANK);
+    shape->d[shape->rank++] = v;
+    s = end;
+  }
+  if (*s != ')') return csm_fail(CSM_EINPUT, "%s: malformed .npy shape", path);
+  return CSM_OK;
+}
+
+csm_status csm_npy_read(const char *path, csm_tensor *out) {
+  unsigned char pre[12];
+  char *header = NULL;
+  csm_status st = CSM_OK;
+  memset(out, 0, sizeof *out);
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return csm_fail(CSM_EIO, "%s: cannot open: %s", path, strerror(errno));
+  if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+    st = csm_fail(CSM_EINPUT, "%s: not a .npy file", path);
+    goto out;
+  }
+  size_t hlen;
+  if (pre[6] == 1) {
+    hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+  } else if (pre[6] == 2 || pre[6] == 3) {
+    if (fread(pre + 10, 1, 2, fp) != 2) {
+      st = csm_fail(CSM_EINPUT, "%s: truncated .npy header", path);
+      goto out;
+    }
+    hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+  } else {
+    st = csm_fail(CSM_EUNSUPPORTED, "%s: .npy version %d", path, pre[6]);
+    goto out;
+  }
+  if (hlen > (1u << 20)) {
+    st = csm_fail(CSM_EINPUT, "%s: .npy header too long", path);
+    goto out;
+  }
+  header = csm_malloc(hlen + 1);
+  if (!header) {
+    st = CSM_ENOMEM;
+    goto out;
+  }
+  if (fread(header, 1, hlen, fp) != hlen) {
+    st = csm_fail(CSM_EINPUT, "%s: truncated .npy header", path);
+    goto out;
+  }
+  header[hlen] = '\0';
+  csm_shape shape;
+  int dsize = 4, is_float = 1, is_f64 = 0;
+  if ((st = parse_header(path, header, &shape, &dsize, &is_float, &is_f64))) goto out;
+  size_t numel, bytes;
+  if (csm_shape_numel(&shape, &numel) || !csm_size_mul(numel, (size_t)dsize, &bytes)) {
+    st = csm_fail(CSM_EINPUT, "%s: .npy shape too large", path);
+    goto out;
+  }
+  /* Check the payload against the file before allocating for it. */
+  long here = ftell(fp);
+  if (fseek(fp, 0, SEEK_END) != 0 || here < 0) {
+    st = csm_fail(CSM_EIO, "%s: cannot seek", path);
+    goto out;
+  }
+  long end = ftell(fp);
+  if (end < here || (size_t)(end - here) != bytes) {
+    st = csm_fail(CSM_EINPUT, "%s: .npy data is %ld bytes, shape needs %zu", path,
+                  end < here ? 0L : end - here, bytes);
+    goto out;
+  }
+  fseek(fp, here, SEEK_SET);
+  if ((st = csm_tensor_alloc(out, is_float ? CSM_F32 : CSM_I32, &shape))) goto out;
+  if (is_f64) {
+    for (size_t i = 0; i < numel; i++) {
+      double v;
+      if (fread(&v, 8, 1, fp) != 1) {
+        st = csm_fail(CSM_EINPUT, "%s: truncated .npy data", path);
+        goto out;
+      }
+      ((float *)out->data)[i] = (float)v;
+    }
+  } else if (numel && fread(out->data, bytes, 1, fp) != 1) {
+    st = csm_fail(CSM_EINPUT, "%s: truncated .npy data", path);
+  }
+out:
+  if (st) csm_tensor_free(out);
+  free(header);
+  fclose(fp);
+  return st;
+}
+
+csm_status csm_npy_write(const char *path, const csm_tensor *t) {
+  char header[256], tmp[4096], shape[200];
+  size_t off = 0;
+  /* numpy's repr of a shape tuple: (), (4,), (2, 3). */
+  shape[0] = '\0';
+  for (int i = 0; i < t->shape.rank; i++)
+    off += (size_t)snprintf(shape + off, sizeof shape - off, i ? ", %lld" : "%lld",
+                            (long long)t->shape.d[i]);
+  if (t->shape.rank == 1) snprintf(shape + off, sizeof shape - off, ",");
+  int n =
+      snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
+               t->dtype == CSM_F32 ? "<f4" : "<i4", shape);
+  /* Pad so that magic(6)+version(2)+len(2)+header ends on a 64-byte boundary. */
+  int total = 10 + n + 1;
+  int pad = (64 - total % 64) % 64;
+  if (n + pad + 1 >= (int)sizeof header) return csm_fail(CSM_EINTERNAL, "npy header overflow");
+  memset(header + n, ' ', (size_t)pad);
+  header[n + pad] = '\n';
+  int hlen = n + pad + 1;
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+    return csm_fail(CSM_EUSAGE, "%s: path too long", path);
+  FILE *fp = fopen(tmp, "wb");
+  if (!fp) return csm_fail(CSM_EIO, "%s: cannot write: %s", path, strerror(errno));
+  unsigned char pre[10] = {0x93,
+                           'N',
+                           'U',
+                           'M',
+                           'P',
+                           'Y',
+                           1,
+                           0,
+                           (unsigned char)(hlen & 0xff),
+                           (unsigned char)(hlen >> 8)};
+  size_t bytes = csm_tensor_numel(t) * 4;
+  int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(header, 1, (size_t)hlen, fp) == (size_t)hlen &&
+           (bytes == 0 || fwrite(t->data, bytes, 1, fp) == 1);
+  ok = (fclose(fp) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    remove(tmp);
+    return csm_fail(CSM_EIO, "%s: cannot write: %s", path, strerror(errno));
+  }
+  return CSM_OK;
+}
