@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     }
   }
   if (i >= argc) {
-    usage(stderr);
+    fprintf(stderr, "csm: no command given (see 'csm --help')\n");
     return CSM_EXIT_USAGE;
   }
   csm_set_threads(threads);
