@@ -1,13 +1,21 @@
 /* The public model API: a loaded graph plus a plan cached per input shape. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "graph.h"
 #include "plan.h"
 
+enum { CSM_MODEL_MAX_INPUTS = 8, CSM_MODEL_MAX_WORKERS = 64 };
+
 struct csm_model {
   csm_graph g;
-  csm_plan *plan; /* for the last input shapes run */
+  /* One plan per batch worker (slot 0 also serves unsplit runs), each kept
+   * while its input shapes stay the same. */
+  csm_plan *plans[CSM_MODEL_MAX_WORKERS];
   size_t params;
 };
 
@@ -43,7 +51,8 @@ csm_status csm_model_load(const char *path, csm_model **out) {
 
 void csm_model_free(csm_model *m) {
   if (!m) return;
-  csm_plan_free(m->plan);
+  for (int i = 0; i < CSM_MODEL_MAX_WORKERS; i++)
+    csm_plan_free(m->plans[i]);
   csm_graph_free(&m->g);
   free(m);
 }
@@ -62,7 +71,8 @@ size_t csm_model_params(const csm_model *m) { return m->params; }
 
 /* Declared input shapes with run-time dimensions set to `batch`. */
 static csm_status concrete_inputs(const csm_model *m, int64_t batch, csm_shape *shapes) {
-  if (m->g.n_inputs > 8) return csm_fail(CSM_EUNSUPPORTED, "%s: more than 8 inputs", m->g.path);
+  if (m->g.n_inputs > CSM_MODEL_MAX_INPUTS)
+    return csm_fail(CSM_EUNSUPPORTED, "%s: more than %d inputs", m->g.path, CSM_MODEL_MAX_INPUTS);
   for (int i = 0; i < m->g.n_inputs; i++) {
     shapes[i] = csm_model_input_shape(m, i);
     for (int k = 0; k < shapes[i].rank; k++)
@@ -72,7 +82,7 @@ static csm_status concrete_inputs(const csm_model *m, int64_t batch, csm_shape *
 }
 
 static csm_status shapes_plan(csm_model *m, int64_t batch, csm_plan **p) {
-  csm_shape shapes[8];
+  csm_shape shapes[CSM_MODEL_MAX_INPUTS];
   csm_plan_options opt = {.shapes_only = 1};
   csm_status st = concrete_inputs(m, batch, shapes);
   if (st) return st;
@@ -108,34 +118,76 @@ static int fixed_batch_one(const csm_model *m) {
   return m->g.n_inputs > 0;
 }
 
-static csm_status run_once(csm_model *m, const csm_tensor *inputs, csm_tensor *outputs) {
-  csm_shape shapes[8];
-  csm_status st;
-  if (m->g.n_inputs > 8) return csm_fail(CSM_EUNSUPPORTED, "%s: more than 8 inputs", m->g.path);
+/* Makes the plan in `slot` fit the shapes of inputs (already sliced). */
+static csm_status ensure_plan(csm_model *m, int slot, const csm_tensor *inputs) {
+  csm_shape shapes[CSM_MODEL_MAX_INPUTS];
   for (int i = 0; i < m->g.n_inputs; i++)
     shapes[i] = inputs[i].shape;
-  if (!m->plan || !csm_plan_input_shapes_equal(m->plan, shapes)) {
-    csm_plan_free(m->plan);
-    m->plan = NULL;
-    if ((st = csm_plan_create(&m->g, shapes, NULL, &m->plan))) return st;
-  }
-  if ((st = csm_plan_run(m->plan, inputs))) return st;
-  for (int o = 0; o < m->g.n_outputs; o++) {
-    const csm_tensor *v = csm_plan_value(m->plan, m->g.outputs[o]);
-    if ((st = csm_tensor_alloc(&outputs[o], v->dtype, &v->shape))) {
-      for (int k = 0; k < o; k++)
-        csm_tensor_free(&outputs[k]);
-      return st;
-    }
-    memcpy(outputs[o].data, v->data, csm_tensor_numel(v) * 4);
-  }
-  return CSM_OK;
+  if (m->plans[slot] && csm_plan_input_shapes_equal(m->plans[slot], shapes)) return CSM_OK;
+  csm_plan_free(m->plans[slot]);
+  m->plans[slot] = NULL;
+  return csm_plan_create(&m->g, shapes, NULL, &m->plans[slot]);
 }
 
+/* Views of batch rows [b0, b0+n) of every input. */
+static void slice_inputs(const csm_model *m, const csm_tensor *inputs, int64_t batch, int64_t b0,
+                         int64_t n, csm_tensor *views) {
+  for (int i = 0; i < m->g.n_inputs; i++) {
+    csm_shape s = inputs[i].shape;
+    size_t per = csm_tensor_numel(&inputs[i]) / (size_t)batch;
+    s.d[0] = n;
+    views[i] = csm_tensor_view(&inputs[i], &s);
+    views[i].data = (char *)inputs[i].data + (size_t)b0 * per * 4;
+  }
+}
+
+/* Copies the outputs of the plan in `slot` (rows rows) into rows [b0, b0+rows)
+ * of outputs. */
+static void gather_outputs(csm_model *m, int slot, int64_t b0, int64_t rows, csm_tensor *outputs) {
+  for (int o = 0; o < m->g.n_outputs; o++) {
+    const csm_tensor *v = csm_plan_value(m->plans[slot], m->g.outputs[o]);
+    size_t n = csm_tensor_numel(v), per_item = n / (size_t)rows;
+    memcpy((char *)outputs[o].data + (size_t)b0 * per_item * 4, v->data, n * 4);
+  }
+}
+
+typedef struct batch_job {
+  csm_model *m;
+  const csm_tensor *inputs;
+  csm_tensor *outputs;
+  int64_t batch, slice, n_slices;
+  int workers;
+  csm_status *status;
+  char (*error)[256];
+} batch_job;
+
+static void run_worker(const batch_job *j, int w) {
+  csm_tensor views[CSM_MODEL_MAX_INPUTS];
+  for (int64_t k = w; k < j->n_slices && j->status[w] == CSM_OK; k += j->workers) {
+    int64_t b0 = k * j->slice, rows = j->batch - b0 < j->slice ? j->batch - b0 : j->slice;
+    slice_inputs(j->m, j->inputs, j->batch, b0, rows, views);
+    csm_status st = ensure_plan(j->m, w, views);
+    if (!st) st = csm_plan_run(j->m->plans[w], views);
+    if (st) {
+      j->status[w] = st;
+      snprintf(j->error[w], sizeof j->error[w], "%s", csm_last_error());
+    } else {
+      gather_outputs(j->m, w, b0, rows, j->outputs);
+    }
+  }
+}
+
+/* The batch is cut into slices; `workers` threads each run whole slices on a
+ * plan of their own with single-threaded ops. For small graphs at batch >=
+ * threads this scales far better than parallelism inside each op (no barrier
+ * per op), and since every op computes an item the same way whatever the
+ * batch, the bits do not change. Otherwise one slice runs with parallel ops. */
 csm_status csm_model_run(csm_model *m, const csm_tensor *inputs, csm_tensor *outputs) {
   int n_out = m->g.n_outputs;
+  csm_status st = CSM_OK;
+  if (m->g.n_inputs > CSM_MODEL_MAX_INPUTS)
+    return csm_fail(CSM_EUNSUPPORTED, "%s: more than %d inputs", m->g.path, CSM_MODEL_MAX_INPUTS);
   int64_t batch = inputs[0].shape.rank > 0 ? inputs[0].shape.d[0] : 1;
-  csm_status st;
   for (int i = 0; i < m->g.n_inputs; i++) {
     char a[128], b[128];
     csm_shape want = csm_model_input_shape(m, i);
@@ -144,47 +196,66 @@ csm_status csm_model_run(csm_model *m, const csm_tensor *inputs, csm_tensor *out
       return csm_fail(CSM_EINPUT, "%s: input '%s' expects shape %s, got %s", m->g.path,
                       csm_model_input_name(m, i), csm_shape_str(&want, a, sizeof a),
                       csm_shape_str(&inputs[i].shape, b, sizeof b));
+    if (want.rank == 0 || inputs[i].shape.d[0] != batch || batch < 1)
+      return csm_fail(CSM_EINPUT, "%s: inputs disagree on the batch size", m->g.path);
   }
-  if (batch <= 1 || !fixed_batch_one(m)) return run_once(m, inputs, outputs);
+  int threads = csm_threads();
+  int64_t slice = batch;
+  if (fixed_batch_one(m))
+    slice = 1;
+  else if (threads > 1 && batch >= threads)
+    slice = (batch + threads - 1) / threads;
+  int64_t n_slices = (batch + slice - 1) / slice;
+  int workers = n_slices < threads ? (int)n_slices : threads;
+  if (workers > CSM_MODEL_MAX_WORKERS) workers = CSM_MODEL_MAX_WORKERS;
 
-  /* Item by item, then stack along the batch axis. */
-  csm_tensor item_in[8], *item_out = csm_calloc((size_t)n_out + 1, sizeof(csm_tensor));
-  if (!item_out) return CSM_ENOMEM;
+  /* Plans first (serially: they allocate), which also gives output shapes. */
+  csm_tensor views[CSM_MODEL_MAX_INPUTS];
+  for (int w = 0; w < workers; w++) {
+    int64_t b0 = w * slice, rows = batch - b0 < slice ? batch - b0 : slice;
+    slice_inputs(m, inputs, batch, b0, rows, views);
+    if ((st = ensure_plan(m, w, views))) return st;
+  }
   memset(outputs, 0, (size_t)n_out * sizeof *outputs);
-  for (int64_t b = 0; b < batch; b++) {
-    for (int i = 0; i < m->g.n_inputs; i++) {
-      if (inputs[i].shape.d[0] != batch)
-        return csm_fail(CSM_EINPUT, "%s: inputs disagree on the batch size", m->g.path);
-      csm_shape s = inputs[i].shape;
-      s.d[0] = 1;
-      size_t per = csm_tensor_numel(&inputs[i]) / (size_t)batch;
-      item_in[i] = csm_tensor_view(&inputs[i], &s);
-      item_in[i].data = (char *)inputs[i].data + (size_t)b * per * 4;
-    }
-    if ((st = run_once(m, item_in, item_out))) goto fail;
-    for (int o = 0; o < n_out; o++) {
-      size_t per = csm_tensor_numel(&item_out[o]);
-      if (b == 0) {
-        csm_shape s = item_out[o].shape;
-        if (s.rank == 0 || s.d[0] != 1) {
-          st = csm_fail(CSM_EUNSUPPORTED, "%s: output '%s' has no batch axis", m->g.path,
-                        csm_model_output_name(m, o));
-          goto fail;
-        }
-        s.d[0] = batch;
-        if ((st = csm_tensor_alloc(&outputs[o], item_out[o].dtype, &s))) goto fail;
+  for (int o = 0; o < n_out; o++) {
+    const csm_tensor *v = csm_plan_value(m->plans[0], m->g.outputs[o]);
+    csm_shape s = v->shape;
+    if (n_slices > 1) {
+      if (s.rank == 0 || s.d[0] != slice) {
+        st = csm_fail(CSM_EUNSUPPORTED, "%s: output '%s' has no batch axis", m->g.path,
+                      csm_model_output_name(m, o));
+        goto fail;
       }
-      memcpy((char *)outputs[o].data + (size_t)b * per * 4, item_out[o].data, per * 4);
-      csm_tensor_free(&item_out[o]);
+      s.d[0] = batch;
+    }
+    if ((st = csm_tensor_alloc(&outputs[o], v->dtype, &s))) goto fail;
+  }
+
+  /* Worker w runs slices w, w + workers, ... on plan slot w. A single
+   * worker runs here, outside any parallel region, so ops keep their own
+   * threads. */
+  csm_status worker_status[CSM_MODEL_MAX_WORKERS] = {CSM_OK};
+  char worker_error[CSM_MODEL_MAX_WORKERS][256];
+  batch_job job = {m,        inputs,  outputs,       batch,       slice,
+                   n_slices, workers, worker_status, worker_error};
+  if (workers == 1) {
+    run_worker(&job, 0);
+  } else {
+#pragma omp parallel num_threads(workers)
+    {
+#ifdef _OPENMP
+      run_worker(&job, omp_get_thread_num());
+#endif
     }
   }
-  free(item_out);
+  for (int w = 0; w < workers; w++)
+    if (worker_status[w]) {
+      st = csm_fail(worker_status[w], "%s", worker_error[w]);
+      goto fail;
+    }
   return CSM_OK;
 fail:
-  for (int o = 0; o < n_out; o++) {
-    csm_tensor_free(&item_out[o]);
+  for (int o = 0; o < n_out; o++)
     csm_tensor_free(&outputs[o]);
-  }
-  free(item_out);
   return st;
 }

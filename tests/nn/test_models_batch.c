@@ -1,5 +1,6 @@
 /* Every required model: a batch of N gives exactly (bit for bit) the results
- * of N single runs, and the model reports sane sizes and costs. */
+ * of N single runs, with 2 threads (the batch is split between them, unevenly
+ * for N = 5) and with 1 thread; and the model reports sane sizes and costs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static const char *const models[] = {"blazeface",
                                      "antispoof",
                                      "liveness"};
 
-enum { BATCH = 3 };
+enum { BATCH = 5 };
 
 static void check_model(const char *name) {
   char path[1024];
@@ -47,7 +48,9 @@ static void check_model(const char *name) {
   int n_out = csm_model_num_outputs(m);
   csm_tensor *whole = calloc((size_t)n_out, sizeof *whole);
   csm_tensor *single = calloc((size_t)n_out, sizeof *single);
+  csm_set_threads(2);
   CSM_ASSERT_OK(csm_model_run(m, &batch, whole));
+  csm_set_threads(1);
   for (int b = 0; b < BATCH; b++) {
     csm_shape one = s;
     one.d[0] = 1;
