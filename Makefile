@@ -1,4 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
+MAKEFLAGS += --no-print-directory
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=

@@ -6,7 +6,7 @@
 # For each case (model, batch) both engines run a fixed random input, warm up,
 # then time whole iterations for >= 2 s; the table shows images/s and the ratio
 # csm / tfjs-wasm. BlazeFace's graph fixes the input batch at 1: there, batch 16
-# means 16 calls of batch 1 in both engines. Then BUILD_DIR/bench/bench_conv, if
+# means 16 calls of batch 1 in tfjs-wasm and one call of 16 images in csm. Then BUILD_DIR/bench/bench_conv, if
 # built (convolution GFLOP/s vs OpenBLAS sgemm).
 # Environment: CSM_THREADS (default 2: both engines), CSM_BENCH_MIN_TIME (s, default 2),
 # CSM_BENCH_CASES ("emotion:32 faceres:8" to run only those).
@@ -39,8 +39,9 @@ command -v node >/dev/null 2>&1 || die "node not found (run scripts/setup.sh)"
 # Prints one JSON line {model, batch, images_per_s, threads, ...} for model.json $1
 # and batch $2, like bench/tfjs_wasm_bench.mjs: `bench_models MODEL_JSON BATCH THREADS`
 # (fixed input, warm-up, >= 2 s of whole iterations). For a model whose input batch
-# is fixed at 1 this is called with batch 1: its loop of batch-1 calls is then the
-# "B calls of batch 1" that tfjs_wasm_bench.mjs times for batch B.
+# is fixed at 1, csm still takes all B images in one call (csm_model_run runs them
+# item by item, spread over its threads); tfjs-wasm makes B calls of batch 1. Both
+# process the same B images.
 csm_bench() {
   local exe=$BUILD/bench/bench_models
   [[ -x $exe ]] || return 2
@@ -71,7 +72,6 @@ for c in "${CASES[@]}"; do
   echo "bench: $m batch $b ..." >&2
   csm_json=null
   csm_batch=$b
-  ((FIXED1[$m])) && csm_batch=1
   if out=$(csm_bench "$MODELS_DIR/$m.json" "$csm_batch" 2>"$ERRLOG"); then
     csm_json=$(tail -n 1 <<<"$out")
   else
@@ -107,7 +107,7 @@ node -e '
     const notes = [];
     if (r.tfjs) notes.push(`wasm ${r.tfjs.threads}t${r.tfjs.simd ? " simd" : ""}`);
     if (r.csm && r.csm.threads != null) notes.push(`csm ${r.csm.threads}t`);
-    if (r.fixed1 && r.batch !== "1") notes.push("input batch fixed at 1: batch-1 calls");
+    if (r.fixed1 && r.batch !== "1") notes.push("input batch fixed at 1: tfjs-wasm makes batch-1 calls");
     console.log([pad(r.model, 12), pad(r.batch, 6), pad(f(c), 10), pad(f(t), 16),
       pad(c && t ? (c / t).toFixed(2) : "-", 7), notes.join(", ")].join(" "));
   }' "$RESULTS"

@@ -5,5 +5,6 @@
 #include "csm/nn.h"
 #include "csm/image.h"
 #include "csm/report.h"
+#include "csm/face.h"
 #define CSM_VERSION "0.1.0"
 #endif

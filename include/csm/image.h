@@ -29,6 +29,15 @@ void csm_image_free(csm_image *img);
 csm_status csm_image_sample(const csm_image *img, const double box[4], int ow, int oh, int channels,
                             float lo, float hi, float *dst);
 
+/* Affine resampling: output pixel (i, j) (centre i+0.5, j+0.5) reads the
+ * source at x = m[0]*(i+0.5) + m[1]*(j+0.5) + m[2], y = m[3]*(i+0.5) +
+ * m[4]*(j+0.5) + m[5] (continuous coordinates: pixel k spans [k, k+1)),
+ * bilinearly; outside the image reads as black. Output as in
+ * csm_image_sample (channels 1 or 3, 0..255 -> lo..hi). Crops with rotation
+ * for face models use this. */
+csm_status csm_image_warp_affine(const csm_image *img, const double m[6], int ow, int oh,
+                                 int channels, float lo, float hi, float *dst);
+
 #ifdef __cplusplus
 }
 #endif
