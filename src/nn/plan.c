@@ -25,6 +25,7 @@ struct csm_plan {
   size_t arena_bytes;
   void *scratch;
   size_t scratch_bytes;
+  void **prepared;    /* per node: data from op->prepare, or NULL */
   csm_tensor *in_buf; /* operand array for one step */
   int max_in;
   csm_shape *input_shapes;
@@ -50,6 +51,9 @@ void csm_plan_free(csm_plan *p) {
   free(p->storage);
   free(p->storage_offset);
   free(p->storage_bytes);
+  for (int i = 0; p->prepared && i < p->n; i++)
+    free(p->prepared[i]);
+  free(p->prepared);
   free(p->steps);
   free(p->arena);
   free(p->scratch);
@@ -293,6 +297,25 @@ out:
   return st;
 }
 
+/* Lets ops transform their constant operands once (see csm_op_def.prepare). */
+static csm_status prepare_steps(csm_plan *p) {
+  p->prepared = csm_calloc((size_t)p->n + 1, sizeof(void *));
+  if (!p->prepared) return CSM_ENOMEM;
+  for (int k = 0; k < p->n_steps; k++) {
+    int i = p->steps[k];
+    const csm_op_def *def = csm_op_def_get(p->g->nodes[i].op);
+    if (!def->prepare || !def->prepared_size || !def->forward_prepared) continue;
+    gather_inputs(p, i);
+    size_t bytes = def->prepared_size(&p->g->nodes[i], p->in_buf);
+    if (!bytes) continue;
+    p->prepared[i] =
+        aligned_alloc(ARENA_ALIGN, (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+    if (!p->prepared[i]) return csm_fail(CSM_ENOMEM, "out of memory for prepared weights");
+    def->prepare(&p->g->nodes[i], p->in_buf, p->prepared[i]);
+  }
+  return CSM_OK;
+}
+
 csm_status csm_plan_create(const csm_graph *g, const csm_shape *input_shapes,
                            const csm_plan_options *opt, csm_plan **out) {
   csm_plan_options defaults = {0};
@@ -345,6 +368,7 @@ csm_status csm_plan_create(const csm_graph *g, const csm_shape *input_shapes,
   }
   for (int i = 0; i < p->n; i++)
     if (p->kind[i] == VAL_RUN) p->val[i].data = p->arena + p->storage_offset[p->storage[i]];
+  if ((st = prepare_steps(p))) goto fail;
 done:
   free(needed);
   *out = p;
@@ -382,7 +406,9 @@ csm_status csm_plan_run(csm_plan *p, const csm_tensor *inputs) {
     const csm_op_def *def = csm_op_def_get(n->op);
     if (def->alias) continue; /* shares its operand's storage */
     gather_inputs(p, i);
-    csm_status st = def->forward(n, p->in_buf, &p->val[i], p->scratch);
+    csm_status st =
+        p->prepared[i] ? def->forward_prepared(n, p->in_buf, &p->val[i], p->scratch, p->prepared[i])
+                       : def->forward(n, p->in_buf, &p->val[i], p->scratch);
     if (st) return node_fail(p, i, st);
   }
   return CSM_OK;

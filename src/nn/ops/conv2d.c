@@ -216,8 +216,9 @@ static size_t conv_scratch(const csm_node *n, const csm_tensor *in, const csm_te
   return floats * sizeof(float);
 }
 
-static csm_status conv_forward(const csm_node *n, const csm_tensor *in, csm_tensor *out,
-                               void *scratch) {
+/* The GEMM over patches, with the filter already packed. */
+static csm_status conv_run(const csm_node *n, const csm_tensor *in, csm_tensor *out,
+                           const float *packed, float *col) {
   csm_conv_geom g;
   csm_epilogue e;
   csm_status st = csm_conv_geom_get(n, in, &g);
@@ -226,21 +227,49 @@ static csm_status conv_forward(const csm_node *n, const csm_tensor *in, csm_tens
   const int64_t k = g.kh * g.kw * g.c, rows = g.n * g.oh * g.ow;
   const float *x = in[0].data;
   float *y = out->data;
-  float *packed = scratch;
   if (rows <= 0 || g.co == 0) return CSM_OK;
-  csm_gemm_pack_b(in[1].data, g.co, 0, k, g.co, packed);
   const int64_t rb = conv_block_rows(&g, rows);
   if (rb == 0) { /* direct: the input is the patch matrix (or k == 0) */
     csm_gemm(rows, g.co, k, x, g.c, packed, y, g.co, &e);
     return CSM_OK;
   }
-  float *col = packed + round16(csm_gemm_packed_floats(k, g.co));
   for (int64_t r0 = 0; r0 < rows; r0 += rb) {
     const int64_t count = rows - r0 < rb ? rows - r0 : rb;
     im2col(&g, x, r0, count, col);
     csm_gemm(count, g.co, k, col, k, packed, y + r0 * g.co, g.co, &e);
   }
   return CSM_OK;
+}
+
+static csm_status conv_forward(const csm_node *n, const csm_tensor *in, csm_tensor *out,
+                               void *scratch) {
+  const int64_t k = in[1].shape.d[0] * in[1].shape.d[1] * in[1].shape.d[2];
+  const int64_t co = in[1].shape.d[3];
+  float *packed = scratch;
+  if (k > 0 && co > 0) csm_gemm_pack_b(in[1].data, co, 0, k, co, packed);
+  return conv_run(n, in, out, packed, packed + round16(csm_gemm_packed_floats(k, co)));
+}
+
+/* A constant filter is packed once per plan. */
+static size_t conv_prepared_size(const csm_node *n, const csm_tensor *in) {
+  (void)n;
+  if (!in[1].data || in[1].shape.rank != 4) return 0;
+  const int64_t k = in[1].shape.d[0] * in[1].shape.d[1] * in[1].shape.d[2];
+  return k > 0 && in[1].shape.d[3] > 0 ? csm_gemm_packed_floats(k, in[1].shape.d[3]) * sizeof(float)
+                                       : 0;
+}
+
+static void conv_prepare(const csm_node *n, const csm_tensor *in, void *prepared) {
+  (void)n;
+  const int64_t k = in[1].shape.d[0] * in[1].shape.d[1] * in[1].shape.d[2];
+  csm_gemm_pack_b(in[1].data, in[1].shape.d[3], 0, k, in[1].shape.d[3], prepared);
+}
+
+static csm_status conv_forward_prepared(const csm_node *n, const csm_tensor *in, csm_tensor *out,
+                                        void *scratch, const void *prepared) {
+  const int64_t k = in[1].shape.d[0] * in[1].shape.d[1] * in[1].shape.d[2];
+  float *col = (float *)scratch + round16(csm_gemm_packed_floats(k, in[1].shape.d[3]));
+  return conv_run(n, in, out, prepared, col);
 }
 
 static double conv_flops(const csm_node *n, const csm_tensor *in, const csm_tensor *out) {
@@ -252,8 +281,13 @@ static double conv_flops(const csm_node *n, const csm_tensor *in, const csm_tens
   return 2.0 * px * (double)in[1].shape.d[0] * (double)in[1].shape.d[1] * (double)in[1].shape.d[2];
 }
 
-const csm_op_def csm_op_conv2d = {
-    .infer = conv_infer, .scratch = conv_scratch, .forward = conv_forward, .flops = conv_flops};
+const csm_op_def csm_op_conv2d = {.infer = conv_infer,
+                                  .scratch = conv_scratch,
+                                  .forward = conv_forward,
+                                  .flops = conv_flops,
+                                  .prepared_size = conv_prepared_size,
+                                  .prepare = conv_prepare,
+                                  .forward_prepared = conv_forward_prepared};
 
 /* ---- reference ---------------------------------------------------------- */
 

@@ -80,19 +80,17 @@ static size_t mm_scratch(const csm_node *nd, const csm_tensor *in, const csm_ten
   return floats * sizeof(float);
 }
 
-static csm_status mm_forward(const csm_node *nd, const csm_tensor *in, csm_tensor *out,
-                             void *scratch) {
+/* The GEMM with b already packed. */
+static csm_status mm_run(const csm_node *nd, const csm_tensor *in, csm_tensor *out,
+                         const float *packed, float *at) {
   mm_geom g;
   csm_epilogue e;
   csm_status st = mm_geom_get(nd, in, &g);
   if (st) return st;
   csm_epilogue_from_node(nd, in, &e);
   if (g.rows <= 0 || g.n == 0) return CSM_OK;
-  float *packed = scratch;
   const float *a = in[0].data;
-  csm_gemm_pack_b(in[1].data, nd->a.transpose_b ? g.k : g.n, nd->a.transpose_b, g.k, g.n, packed);
   if (nd->a.transpose_a && g.k > 0) { /* the GEMM reads rows of a: transpose [K,M] first */
-    float *at = packed + round16(csm_gemm_packed_floats(g.k, g.n));
     const float *src = a;
 #pragma omp parallel for schedule(static) if (g.m * g.k > 65536)
     for (int64_t i = 0; i < g.m; i++)
@@ -102,6 +100,42 @@ static csm_status mm_forward(const csm_node *nd, const csm_tensor *in, csm_tenso
   }
   csm_gemm(g.rows, g.n, g.k, a, g.k, packed, out->data, g.n, &e);
   return CSM_OK;
+}
+
+static void mm_pack(const csm_node *nd, const csm_tensor *in, float *packed) {
+  mm_geom g;
+  if (mm_geom_get(nd, in, &g) || g.n == 0) return;
+  csm_gemm_pack_b(in[1].data, nd->a.transpose_b ? g.k : g.n, nd->a.transpose_b, g.k, g.n, packed);
+}
+
+static csm_status mm_forward(const csm_node *nd, const csm_tensor *in, csm_tensor *out,
+                             void *scratch) {
+  mm_geom g;
+  csm_status st = mm_geom_get(nd, in, &g);
+  if (st) return st;
+  float *packed = scratch;
+  mm_pack(nd, in, packed);
+  return mm_run(nd, in, out, packed, packed + round16(csm_gemm_packed_floats(g.k, g.n)));
+}
+
+/* A constant b (the weights of a dense layer) is packed once per plan. */
+static size_t mm_prepared_size(const csm_node *nd, const csm_tensor *in) {
+  mm_geom g;
+  if (!in[1].data || mm_geom_get(nd, in, &g) || g.n <= 0 || g.k <= 0) return 0;
+  return csm_gemm_packed_floats(g.k, g.n) * sizeof(float);
+}
+
+static void mm_prepare(const csm_node *nd, const csm_tensor *in, void *prepared) {
+  mm_pack(nd, in, prepared);
+}
+
+static csm_status mm_forward_prepared(const csm_node *nd, const csm_tensor *in, csm_tensor *out,
+                                      void *scratch, const void *prepared) {
+  mm_geom g;
+  csm_status st = mm_geom_get(nd, in, &g);
+  if (st) return st;
+  return mm_run(nd, in, out, prepared,
+                (float *)scratch + round16(csm_gemm_packed_floats(g.k, g.n)));
 }
 
 static double mm_flops(const csm_node *nd, const csm_tensor *in, const csm_tensor *out) {
@@ -114,8 +148,13 @@ static double mm_flops(const csm_node *nd, const csm_tensor *in, const csm_tenso
   return 2.0 * rows * (double)g.n * (double)g.k;
 }
 
-const csm_op_def csm_op_matmul = {
-    .infer = mm_infer, .scratch = mm_scratch, .forward = mm_forward, .flops = mm_flops};
+const csm_op_def csm_op_matmul = {.infer = mm_infer,
+                                  .scratch = mm_scratch,
+                                  .forward = mm_forward,
+                                  .flops = mm_flops,
+                                  .prepared_size = mm_prepared_size,
+                                  .prepare = mm_prepare,
+                                  .forward_prepared = mm_forward_prepared};
 
 csm_status csm_matmul_reference(const csm_node *nd, const csm_tensor *in, csm_tensor *out) {
   mm_geom g;

@@ -24,6 +24,14 @@ typedef struct csm_op_def {
   /* 1 if the output is the first input's data reinterpreted (reshape-like):
    * the planner then shares storage and forward is not called. */
   int alias;
+  /* Optional: work on constant operands done once per plan instead of on
+   * every call (packing a constant filter for the GEMM). prepared_size gives
+   * the bytes (0: nothing to prepare for this node, e.g. a non-constant
+   * filter); prepare fills them; forward_prepared then replaces forward. */
+  size_t (*prepared_size)(const csm_node *n, const csm_tensor *in);
+  void (*prepare)(const csm_node *n, const csm_tensor *in, void *prepared);
+  csm_status (*forward_prepared)(const csm_node *n, const csm_tensor *in, csm_tensor *out,
+                                 void *scratch, const void *prepared);
 } csm_op_def;
 
 /* The definition for op (NULL for INPUT/CONST). */
