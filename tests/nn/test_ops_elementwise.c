@@ -8,62 +8,19 @@
 
 #include "nn/ops/op.h"
 
-/* A non-owning tensor over test data. */
-static csm_tensor tens(csm_dtype dt, int rank, const int64_t *dims, const void *data) {
-  csm_tensor t;
-  memset(&t, 0, sizeof t);
-  t.dtype = dt;
-  t.shape = csm_shape_make(rank, dims);
-  t.data = (void *)data;
-  return t;
-}
-
-static csm_node node(csm_op_kind op, int n_in, int *in) {
-  csm_node n;
-  memset(&n, 0, sizeof n);
-  n.op = op;
-  n.a = csm_attrs_default();
-  n.in = in;
-  n.n_in = n_in;
-  return n;
-}
-
-static int in_idx[2] = {0, 1};
-
 static csm_tensor run_bin(csm_op_kind op, csm_tensor a, csm_tensor b) {
-  csm_node n = node(op, 2, in_idx);
+  csm_node n = csm_test_node(op, 2);
   csm_tensor in[2] = {a, b}, out;
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
   return out;
 }
 
 static csm_tensor run_un(csm_op_kind op, csm_tensor x, float alpha) {
-  csm_node n = node(op, 1, in_idx);
+  csm_node n = csm_test_node(op, 1);
   csm_tensor out;
   n.a.alpha = alpha;
   CSM_ASSERT_OK(csm_test_run_op(&n, &x, &out));
   return out;
-}
-
-static void check_shape(const csm_tensor *t, int rank, const int64_t *dims) {
-  char got[128], want[128];
-  csm_shape s = csm_shape_make(rank, dims);
-  if (!csm_shape_equal(&t->shape, &s))
-    fail_msg("shape %s, want %s", csm_shape_str(&t->shape, got, sizeof got),
-             csm_shape_str(&s, want, sizeof want));
-}
-
-/* NaN matches NaN, infinities and zeros match exactly, others within a
- * relative tol. */
-static const char *ctx = ""; /* names the case in failure messages */
-
-static void check_close(const float *got, const float *want, size_t n, float tol) {
-  for (size_t i = 0; i < n; i++) {
-    if (isnan(want[i]) && isnan(got[i])) continue;
-    if (got[i] == want[i]) continue;
-    if (isinf(want[i]) || !(fabsf(got[i] - want[i]) <= tol * fabsf(want[i])))
-      fail_msg("%s element %zu: got %.9g, want %.9g", ctx, i, (double)got[i], (double)want[i]);
-  }
 }
 
 static void test_broadcast_rank3(void **state) {
@@ -72,15 +29,15 @@ static void test_broadcast_rank3(void **state) {
   const float b[4] = {10, 20, 30, 40};
   const float want[24] = {11, 12, 13, 21, 22, 23, 31, 32, 33, 41, 42, 43,
                           14, 15, 16, 24, 25, 26, 34, 35, 36, 44, 45, 46};
-  csm_tensor out = run_bin(CSM_OP_ADD, tens(CSM_F32, 3, (int64_t[]){2, 1, 3}, a),
-                           tens(CSM_F32, 2, (int64_t[]){4, 1}, b));
-  check_shape(&out, 3, (int64_t[]){2, 4, 3});
-  check_close(out.data, want, 24, 0);
+  csm_tensor out = run_bin(CSM_OP_ADD, csm_test_tensor_f32(3, (int64_t[]){2, 1, 3}, a),
+                           csm_test_tensor_f32(2, (int64_t[]){4, 1}, b));
+  csm_test_assert_shape(&out, 3, (int64_t[]){2, 4, 3});
+  csm_test_assert_close(out.data, want, 24, 0, 0);
   csm_tensor_free(&out);
   /* Operands swapped: Sub is not symmetric. */
-  out = run_bin(CSM_OP_SUB, tens(CSM_F32, 2, (int64_t[]){4, 1}, b),
-                tens(CSM_F32, 3, (int64_t[]){2, 1, 3}, a));
-  check_shape(&out, 3, (int64_t[]){2, 4, 3});
+  out = run_bin(CSM_OP_SUB, csm_test_tensor_f32(2, (int64_t[]){4, 1}, b),
+                csm_test_tensor_f32(3, (int64_t[]){2, 1, 3}, a));
+  csm_test_assert_shape(&out, 3, (int64_t[]){2, 4, 3});
   for (int i = 0; i < 24; i++)
     assert_true(((float *)out.data)[i] == 2 * b[(i / 3) % 4] - want[i]);
   csm_tensor_free(&out);
@@ -91,19 +48,20 @@ static void test_scalar(void **state) {
   const float x[4] = {1, -2, 3, 8};
   const float s[1] = {10};
   const float want_a[4] = {-9, -12, -7, -2}, want_b[4] = {9, 12, 7, 2};
-  csm_tensor out =
-      run_bin(CSM_OP_SUB, tens(CSM_F32, 2, (int64_t[]){2, 2}, x), tens(CSM_F32, 0, NULL, s));
-  check_shape(&out, 2, (int64_t[]){2, 2});
-  check_close(out.data, want_a, 4, 0);
+  csm_tensor out = run_bin(CSM_OP_SUB, csm_test_tensor_f32(2, (int64_t[]){2, 2}, x),
+                           csm_test_tensor_f32(0, NULL, s));
+  csm_test_assert_shape(&out, 2, (int64_t[]){2, 2});
+  csm_test_assert_close(out.data, want_a, 4, 0, 0);
   csm_tensor_free(&out);
-  out = run_bin(CSM_OP_SUB, tens(CSM_F32, 1, (int64_t[]){1}, s),
-                tens(CSM_F32, 2, (int64_t[]){2, 2}, x));
-  check_close(out.data, want_b, 4, 0);
+  out = run_bin(CSM_OP_SUB, csm_test_tensor_f32(1, (int64_t[]){1}, s),
+                csm_test_tensor_f32(2, (int64_t[]){2, 2}, x));
+  csm_test_assert_close(out.data, want_b, 4, 0, 0);
   csm_tensor_free(&out);
   const float want_d[4] = {0.125f, -0.25f, 0.375f, 1};
   const float eight[1] = {8};
-  out = run_bin(CSM_OP_DIV, tens(CSM_F32, 1, (int64_t[]){4}, x), tens(CSM_F32, 0, NULL, eight));
-  check_close(out.data, want_d, 4, 0);
+  out = run_bin(CSM_OP_DIV, csm_test_tensor_f32(1, (int64_t[]){4}, x),
+                csm_test_tensor_f32(0, NULL, eight));
+  csm_test_assert_close(out.data, want_d, 4, 0, 0);
   csm_tensor_free(&out);
 }
 
@@ -113,10 +71,10 @@ static void test_per_channel(void **state) {
   (void)state;
   const float hx[8] = {1, 2, 3, 4, 5, 6, 7, 8}, hb[2] = {10, 100};
   const float hwant[8] = {11, 102, 13, 104, 15, 106, 17, 108};
-  csm_tensor h = run_bin(CSM_OP_ADD, tens(CSM_F32, 4, (int64_t[]){1, 2, 2, 2}, hx),
-                         tens(CSM_F32, 1, (int64_t[]){2}, hb));
-  check_shape(&h, 4, (int64_t[]){1, 2, 2, 2});
-  check_close(h.data, hwant, 8, 0);
+  csm_tensor h = run_bin(CSM_OP_ADD, csm_test_tensor_f32(4, (int64_t[]){1, 2, 2, 2}, hx),
+                         csm_test_tensor_f32(1, (int64_t[]){2}, hb));
+  csm_test_assert_shape(&h, 4, (int64_t[]){1, 2, 2, 2});
+  csm_test_assert_close(h.data, hwant, 8, 0, 0);
   csm_tensor_free(&h);
   enum { N = 2, H = 3, W = 4, C = 5 };
   float x[N * H * W * C], v[C], vn[N * C], vh[H * C];
@@ -124,13 +82,13 @@ static void test_per_channel(void **state) {
   csm_test_fill_uniform(v, C, 2, -1, 1);
   csm_test_fill_uniform(vn, N * C, 3, -1, 1);
   csm_test_fill_uniform(vh, H * C, 4, -1, 1);
-  csm_tensor tx = tens(CSM_F32, 4, (int64_t[]){N, H, W, C}, x);
-  csm_tensor o1 = run_bin(CSM_OP_MUL, tx, tens(CSM_F32, 1, (int64_t[]){C}, v));
-  csm_tensor o2 = run_bin(CSM_OP_MUL, tens(CSM_F32, 4, (int64_t[]){1, 1, 1, C}, v), tx);
-  csm_tensor o3 = run_bin(CSM_OP_MUL, tx, tens(CSM_F32, 4, (int64_t[]){N, 1, 1, C}, vn));
-  csm_tensor o4 = run_bin(CSM_OP_ADD, tx, tens(CSM_F32, 4, (int64_t[]){1, H, 1, C}, vh));
-  csm_tensor o5 = run_bin(CSM_OP_PRELU, tx, tens(CSM_F32, 3, (int64_t[]){1, 1, C}, v));
-  check_shape(&o2, 4, (int64_t[]){N, H, W, C});
+  csm_tensor tx = csm_test_tensor_f32(4, (int64_t[]){N, H, W, C}, x);
+  csm_tensor o1 = run_bin(CSM_OP_MUL, tx, csm_test_tensor_f32(1, (int64_t[]){C}, v));
+  csm_tensor o2 = run_bin(CSM_OP_MUL, csm_test_tensor_f32(4, (int64_t[]){1, 1, 1, C}, v), tx);
+  csm_tensor o3 = run_bin(CSM_OP_MUL, tx, csm_test_tensor_f32(4, (int64_t[]){N, 1, 1, C}, vn));
+  csm_tensor o4 = run_bin(CSM_OP_ADD, tx, csm_test_tensor_f32(4, (int64_t[]){1, H, 1, C}, vh));
+  csm_tensor o5 = run_bin(CSM_OP_PRELU, tx, csm_test_tensor_f32(3, (int64_t[]){1, 1, C}, v));
+  csm_test_assert_shape(&o2, 4, (int64_t[]){N, H, W, C});
   for (int n = 0, i = 0; n < N; n++)
     for (int h = 0; h < H; h++)
       for (int w = 0; w < W; w++)
@@ -159,13 +117,13 @@ static void test_large_paths(void **state) {
   csm_test_fill_uniform(y, total, 6, -3, 3);
   csm_test_fill_uniform(v, C, 7, -3, 3);
   csm_test_fill_uniform(col, W, 8, -3, 3);
-  csm_tensor tx = tens(CSM_F32, 4, (int64_t[]){N, H, W, C}, x);
-  csm_tensor o1 = run_bin(CSM_OP_MAXIMUM, tx, tens(CSM_F32, 4, (int64_t[]){N, H, W, C}, y));
-  csm_tensor o2 = run_bin(CSM_OP_MINIMUM, tx, tens(CSM_F32, 1, (int64_t[]){C}, v));
-  csm_tensor o3 = run_bin(CSM_OP_DIV, tx, tens(CSM_F32, 0, NULL, &s));
-  csm_tensor o4 = run_bin(CSM_OP_SUB, tens(CSM_F32, 3, (int64_t[]){1, W, 1}, col), tx);
+  csm_tensor tx = csm_test_tensor_f32(4, (int64_t[]){N, H, W, C}, x);
+  csm_tensor o1 = run_bin(CSM_OP_MAXIMUM, tx, csm_test_tensor_f32(4, (int64_t[]){N, H, W, C}, y));
+  csm_tensor o2 = run_bin(CSM_OP_MINIMUM, tx, csm_test_tensor_f32(1, (int64_t[]){C}, v));
+  csm_tensor o3 = run_bin(CSM_OP_DIV, tx, csm_test_tensor_f32(0, NULL, &s));
+  csm_tensor o4 = run_bin(CSM_OP_SUB, csm_test_tensor_f32(3, (int64_t[]){1, W, 1}, col), tx);
   /* One image broadcast over the batch: a few long runs split into chunks. */
-  csm_tensor o5 = run_bin(CSM_OP_ADD, tx, tens(CSM_F32, 4, (int64_t[]){1, H, W, C}, y));
+  csm_tensor o5 = run_bin(CSM_OP_ADD, tx, csm_test_tensor_f32(4, (int64_t[]){1, H, W, C}, y));
   for (size_t i = 0; i < total; i++) {
     size_t c = i % C, w = (i / C) % W;
     assert_true(((float *)o1.data)[i] == (x[i] > y[i] ? x[i] : y[i]));
@@ -188,8 +146,8 @@ static void test_int32(void **state) {
   const int32_t a[4] = {1, -5, INT32_MAX, 7};
   const int32_t b[2] = {3, 1};
   const int32_t want_add[4] = {4, -4, INT32_MIN + 2, 8};
-  csm_tensor out = run_bin(CSM_OP_ADD, tens(CSM_I32, 2, (int64_t[]){2, 2}, a),
-                           tens(CSM_I32, 1, (int64_t[]){2}, b));
+  csm_tensor out = run_bin(CSM_OP_ADD, csm_test_tensor_i32(2, (int64_t[]){2, 2}, a),
+                           csm_test_tensor_i32(1, (int64_t[]){2}, b));
   assert_int_equal(out.dtype, CSM_I32);
   const int32_t *o = out.data;
   assert_int_equal(o[0], want_add[0]);
@@ -197,24 +155,24 @@ static void test_int32(void **state) {
   assert_int_equal(o[2], want_add[2]); /* wraps like an Int32Array */
   assert_int_equal(o[3], want_add[3]);
   csm_tensor_free(&out);
-  out = run_bin(CSM_OP_MUL, tens(CSM_I32, 2, (int64_t[]){2, 2}, a),
-                tens(CSM_I32, 1, (int64_t[]){2}, b));
+  out = run_bin(CSM_OP_MUL, csm_test_tensor_i32(2, (int64_t[]){2, 2}, a),
+                csm_test_tensor_i32(1, (int64_t[]){2}, b));
   o = out.data;
   assert_int_equal(o[0], 3);
   assert_int_equal(o[1], -5);
   assert_int_equal(o[3], 7);
   csm_tensor_free(&out);
-  out = run_bin(CSM_OP_SUB, tens(CSM_I32, 2, (int64_t[]){2, 2}, a),
-                tens(CSM_I32, 1, (int64_t[]){2}, b));
+  out = run_bin(CSM_OP_SUB, csm_test_tensor_i32(2, (int64_t[]){2, 2}, a),
+                csm_test_tensor_i32(1, (int64_t[]){2}, b));
   assert_int_equal(((int32_t *)out.data)[1], -6);
   csm_tensor_free(&out);
-  out = run_bin(CSM_OP_MAXIMUM, tens(CSM_I32, 2, (int64_t[]){2, 2}, a),
-                tens(CSM_I32, 1, (int64_t[]){2}, b));
+  out = run_bin(CSM_OP_MAXIMUM, csm_test_tensor_i32(2, (int64_t[]){2, 2}, a),
+                csm_test_tensor_i32(1, (int64_t[]){2}, b));
   assert_int_equal(((int32_t *)out.data)[0], 3);
   assert_int_equal(((int32_t *)out.data)[1], 1);
   csm_tensor_free(&out);
-  out = run_bin(CSM_OP_MINIMUM, tens(CSM_I32, 2, (int64_t[]){2, 2}, a),
-                tens(CSM_I32, 1, (int64_t[]){2}, b));
+  out = run_bin(CSM_OP_MINIMUM, csm_test_tensor_i32(2, (int64_t[]){2, 2}, a),
+                csm_test_tensor_i32(1, (int64_t[]){2}, b));
   assert_int_equal(((int32_t *)out.data)[2], 3);
   assert_int_equal(((int32_t *)out.data)[1], -5);
   csm_tensor_free(&out);
@@ -227,27 +185,28 @@ static void test_ieee_and_nan(void **state) {
   const float want_div[5] = {INFINITY, -INFINITY, NAN, NAN, NAN};
   const float want_max[5] = {1, 0, 0, NAN, NAN};
   const float want_min[5] = {0, -1, 0, NAN, NAN};
-  csm_tensor ta = tens(CSM_F32, 1, (int64_t[]){5}, a), tb = tens(CSM_F32, 1, (int64_t[]){5}, b);
+  csm_tensor ta = csm_test_tensor_f32(1, (int64_t[]){5}, a),
+             tb = csm_test_tensor_f32(1, (int64_t[]){5}, b);
   csm_tensor out = run_bin(CSM_OP_DIV, ta, tb);
-  check_close(out.data, want_div, 5, 0);
+  csm_test_assert_close(out.data, want_div, 5, 0, 0);
   csm_tensor_free(&out);
   out = run_bin(CSM_OP_MAXIMUM, ta, tb);
-  check_close(out.data, want_max, 5, 0);
+  csm_test_assert_close(out.data, want_max, 5, 0, 0);
   csm_tensor_free(&out);
   out = run_bin(CSM_OP_MINIMUM, ta, tb);
-  check_close(out.data, want_min, 5, 0);
+  csm_test_assert_close(out.data, want_min, 5, 0, 0);
   csm_tensor_free(&out);
   const float x[4] = {-2, -0.5f, 0, 3}, al[2] = {0.25f, 2};
   const float want_prelu[4] = {-0.5f, -1, 0, 3};
-  out = run_bin(CSM_OP_PRELU, tens(CSM_F32, 2, (int64_t[]){2, 2}, x),
-                tens(CSM_F32, 1, (int64_t[]){2}, al));
-  check_close(out.data, want_prelu, 4, 0);
+  out = run_bin(CSM_OP_PRELU, csm_test_tensor_f32(2, (int64_t[]){2, 2}, x),
+                csm_test_tensor_f32(1, (int64_t[]){2}, al));
+  csm_test_assert_close(out.data, want_prelu, 4, 0, 0);
   csm_tensor_free(&out);
 }
 
 static void expect_bin_error(csm_op_kind op, csm_tensor a, csm_tensor b, csm_status want,
                              const char *substr) {
-  csm_node n = node(op, 2, in_idx);
+  csm_node n = csm_test_node(op, 2);
   csm_tensor in[2] = {a, b}, out;
   memset(&out, 0, sizeof out);
   csm_status st = csm_op_def_get(op)->infer(&n, in, &out);
@@ -260,23 +219,23 @@ static void test_errors(void **state) {
   (void)state;
   float f[12] = {0};
   int32_t i[12] = {0};
-  expect_bin_error(CSM_OP_ADD, tens(CSM_F32, 2, (int64_t[]){2, 3}, f),
-                   tens(CSM_F32, 1, (int64_t[]){4}, f), CSM_EINPUT, "[2,3]");
-  expect_bin_error(CSM_OP_ADD, tens(CSM_F32, 2, (int64_t[]){2, 3}, f),
-                   tens(CSM_F32, 1, (int64_t[]){4}, f), CSM_EINPUT, "[4]");
-  expect_bin_error(CSM_OP_MUL, tens(CSM_F32, 3, (int64_t[]){2, 3, 2}, f),
-                   tens(CSM_F32, 2, (int64_t[]){2, 2}, f), CSM_EINPUT, "[2,3,2]");
-  expect_bin_error(CSM_OP_ADD, tens(CSM_F32, 1, (int64_t[]){3}, f),
-                   tens(CSM_I32, 1, (int64_t[]){3}, i), CSM_EINPUT, "dtype");
-  expect_bin_error(CSM_OP_DIV, tens(CSM_I32, 1, (int64_t[]){3}, i),
-                   tens(CSM_I32, 1, (int64_t[]){3}, i), CSM_EUNSUPPORTED, "int32");
+  expect_bin_error(CSM_OP_ADD, csm_test_tensor_f32(2, (int64_t[]){2, 3}, f),
+                   csm_test_tensor_f32(1, (int64_t[]){4}, f), CSM_EINPUT, "[2,3]");
+  expect_bin_error(CSM_OP_ADD, csm_test_tensor_f32(2, (int64_t[]){2, 3}, f),
+                   csm_test_tensor_f32(1, (int64_t[]){4}, f), CSM_EINPUT, "[4]");
+  expect_bin_error(CSM_OP_MUL, csm_test_tensor_f32(3, (int64_t[]){2, 3, 2}, f),
+                   csm_test_tensor_f32(2, (int64_t[]){2, 2}, f), CSM_EINPUT, "[2,3,2]");
+  expect_bin_error(CSM_OP_ADD, csm_test_tensor_f32(1, (int64_t[]){3}, f),
+                   csm_test_tensor_i32(1, (int64_t[]){3}, i), CSM_EINPUT, "dtype");
+  expect_bin_error(CSM_OP_DIV, csm_test_tensor_i32(1, (int64_t[]){3}, i),
+                   csm_test_tensor_i32(1, (int64_t[]){3}, i), CSM_EUNSUPPORTED, "int32");
   /* Unary ops run on float32 only. */
-  csm_node n = node(CSM_OP_RELU, 1, in_idx);
-  csm_tensor x = tens(CSM_I32, 1, (int64_t[]){3}, i), out;
+  csm_node n = csm_test_node(CSM_OP_RELU, 1);
+  csm_tensor x = csm_test_tensor_i32(1, (int64_t[]){3}, i), out;
   memset(&out, 0, sizeof out);
   assert_int_equal(csm_op_def_get(CSM_OP_RELU)->infer(&n, &x, &out), CSM_EUNSUPPORTED);
-  n = node(CSM_OP_ADD, 1, in_idx);
-  x = tens(CSM_F32, 1, (int64_t[]){3}, f);
+  n = csm_test_node(CSM_OP_ADD, 1);
+  x = csm_test_tensor_f32(1, (int64_t[]){3}, f);
   assert_int_equal(csm_op_def_get(CSM_OP_ADD)->infer(&n, &x, &out), CSM_EINPUT);
 }
 
@@ -320,10 +279,10 @@ static void test_unary_values(void **state) {
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     const unary_case *c = &cases[k];
-    csm_tensor out = run_un(c->op, tens(CSM_F32, 1, (int64_t[]){c->n}, c->x), c->alpha);
-    check_shape(&out, 1, (int64_t[]){c->n});
-    ctx = csm_op_name(c->op);
-    check_close(out.data, c->want, (size_t)c->n, c->tol);
+    csm_tensor out = run_un(c->op, csm_test_tensor_f32(1, (int64_t[]){c->n}, c->x), c->alpha);
+    csm_test_assert_shape(&out, 1, (int64_t[]){c->n});
+    csm_test_context = csm_op_name(c->op);
+    csm_test_assert_close(out.data, c->want, (size_t)c->n, 0, c->tol);
     csm_tensor_free(&out);
   }
 }
@@ -335,7 +294,7 @@ static void test_unary_large(void **state) {
   size_t total = 3 * 100 * 200;
   float *x = malloc(total * 4);
   csm_test_fill_uniform(x, total, 9, -8, 8);
-  csm_tensor tx = tens(CSM_F32, 3, (int64_t[]){3, 100, 200}, x);
+  csm_tensor tx = csm_test_tensor_f32(3, (int64_t[]){3, 100, 200}, x);
   csm_tensor sg = run_un(CSM_OP_SIGMOID, tx, 0), th = run_un(CSM_OP_TANH, tx, 0);
   csm_tensor lr = run_un(CSM_OP_LEAKY_RELU, tx, 0.1f), rs = run_un(CSM_OP_RSQRT, tx, 0);
   for (size_t i = 0; i < total; i++) {
@@ -364,7 +323,7 @@ static void test_transcendental_vs_libm(void **state) {
     uint32_t u = (uint32_t)(i * 4099u);
     memcpy(&x[i], &u, 4);
   }
-  csm_tensor tx = tens(CSM_F32, 1, (int64_t[]){(int64_t)n}, x);
+  csm_tensor tx = csm_test_tensor_f32(1, (int64_t[]){(int64_t)n}, x);
   csm_tensor e = run_un(CSM_OP_EXP, tx, 0), sg = run_un(CSM_OP_SIGMOID, tx, 0);
   csm_tensor th = run_un(CSM_OP_TANH, tx, 0);
   for (size_t i = 0; i < n; i++) {
@@ -390,9 +349,9 @@ static void test_softmax(void **state) {
   const float x[9] = {1, 2, 3, 0, 0, 0, 1000, 1001, 1002};
   const float want[9] = {0.0900305732f, 0.244728476f,  0.665240943f, 1.0f / 3,    1.0f / 3,
                          1.0f / 3,      0.0900305732f, 0.244728476f, 0.665240943f};
-  csm_tensor out = run_un(CSM_OP_SOFTMAX, tens(CSM_F32, 2, (int64_t[]){3, 3}, x), 0);
-  check_shape(&out, 2, (int64_t[]){3, 3});
-  check_close(out.data, want, 9, 1e-6f);
+  csm_tensor out = run_un(CSM_OP_SOFTMAX, csm_test_tensor_f32(2, (int64_t[]){3, 3}, x), 0);
+  csm_test_assert_shape(&out, 2, (int64_t[]){3, 3});
+  csm_test_assert_close(out.data, want, 9, 0, 1e-6f);
   for (int r = 0; r < 3; r++) {
     const float *o = (float *)out.data + 3 * r;
     assert_true(fabsf(o[0] + o[1] + o[2] - 1.0f) < 1e-6f);
@@ -401,17 +360,17 @@ static void test_softmax(void **state) {
   /* Logits far apart: no overflow, the largest takes everything. */
   const float y[4] = {-1e30f, 0, 88.0f, 100.0f};
   const float want_y[4] = {0, 3.7835e-44f, 6.14417460e-06f, 0.999993801f};
-  out = run_un(CSM_OP_SOFTMAX, tens(CSM_F32, 3, (int64_t[]){1, 1, 4}, y), 0);
-  check_close(out.data, want_y, 4, 1e-6f);
+  out = run_un(CSM_OP_SOFTMAX, csm_test_tensor_f32(3, (int64_t[]){1, 1, 4}, y), 0);
+  csm_test_assert_close(out.data, want_y, 4, 0, 1e-6f);
   csm_tensor_free(&out);
   /* A NaN or +inf logit makes its whole row NaN (TF.js); other rows are fine. */
   const float z[6] = {1, NAN, 2, 0, INFINITY, 1};
-  out = run_un(CSM_OP_SOFTMAX, tens(CSM_F32, 2, (int64_t[]){2, 3}, z), 0);
+  out = run_un(CSM_OP_SOFTMAX, csm_test_tensor_f32(2, (int64_t[]){2, 3}, z), 0);
   for (int i = 0; i < 6; i++)
     assert_true(isnan(((float *)out.data)[i]));
   csm_tensor_free(&out);
   const float one[1] = {-5};
-  out = run_un(CSM_OP_SOFTMAX, tens(CSM_F32, 1, (int64_t[]){1}, one), 0);
+  out = run_un(CSM_OP_SOFTMAX, csm_test_tensor_f32(1, (int64_t[]){1}, one), 0);
   assert_true(((float *)out.data)[0] == 1.0f);
   csm_tensor_free(&out);
 }
@@ -428,8 +387,8 @@ static void test_batch_and_threads(void **state) {
   csm_test_fill_uniform(v, C, 12, -1, 1);
   for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
     int binary = ops[k] == CSM_OP_ADD || ops[k] == CSM_OP_PRELU;
-    csm_tensor vt = tens(CSM_F32, 1, (int64_t[]){C}, v);
-    csm_tensor all = tens(CSM_F32, 4, (int64_t[]){N, H, W, C}, x), ref, o1;
+    csm_tensor vt = csm_test_tensor_f32(1, (int64_t[]){C}, v);
+    csm_tensor all = csm_test_tensor_f32(4, (int64_t[]){N, H, W, C}, x), ref, o1;
     csm_set_threads(2);
     ref = binary ? run_bin(ops[k], all, vt) : run_un(ops[k], all, 0);
     for (int t = 1; t <= 5; t += 2) { /* other partitions of the work */
@@ -440,7 +399,7 @@ static void test_batch_and_threads(void **state) {
     }
     csm_set_threads(2);
     for (int n = 0; n < N; n++) {
-      csm_tensor one = tens(CSM_F32, 4, (int64_t[]){1, H, W, C}, x + n * img);
+      csm_tensor one = csm_test_tensor_f32(4, (int64_t[]){1, H, W, C}, x + n * img);
       o1 = binary ? run_bin(ops[k], one, vt) : run_un(ops[k], one, 0);
       assert_memory_equal((float *)ref.data + n * img, o1.data, img * 4);
       csm_tensor_free(&o1);

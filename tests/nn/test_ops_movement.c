@@ -12,218 +12,165 @@
 #define F32(...) ((const float[]){__VA_ARGS__})
 #define I32(...) ((const int32_t[]){__VA_ARGS__})
 
-static csm_tensor mk(csm_dtype dt, int rank, const int64_t *dims, const void *data) {
-  csm_tensor t;
-  memset(&t, 0, sizeof t);
-  t.dtype = dt;
-  t.shape = csm_shape_make(rank, dims);
-  t.data = (void *)data;
-  return t;
-}
-
-static csm_node mknode(csm_op_kind op, int n_in) {
-  static int idx[16];
-  csm_node n;
-  memset(&n, 0, sizeof n);
-  n.op = op;
-  n.a = csm_attrs_default();
-  n.in = idx;
-  n.n_in = n_in;
-  return n;
-}
-
-static void expect_shape(const csm_tensor *t, int rank, const int64_t *dims) {
-  char got[128], want[128];
-  csm_shape s = csm_shape_make(rank, dims);
-  if (!csm_shape_equal(&t->shape, &s))
-    fail_msg("shape %s, expected %s", csm_shape_str(&t->shape, got, sizeof got),
-             csm_shape_str(&s, want, sizeof want));
-}
-
-/* tol 0: exact. */
-static void expect_f32(const csm_tensor *t, const float *want, size_t n, float tol) {
-  assert_int_equal(t->dtype, CSM_F32);
-  assert_int_equal(csm_tensor_numel(t), n);
-  for (size_t i = 0; i < n; i++) {
-    float g = ((const float *)t->data)[i];
-    if (!(fabsf(g - want[i]) <= tol))
-      fail_msg("element %zu: got %.9g, expected %.9g", i, g, want[i]);
-  }
-}
-
-static void expect_i32(const csm_tensor *t, const int32_t *want, size_t n) {
-  assert_int_equal(t->dtype, CSM_I32);
-  assert_int_equal(csm_tensor_numel(t), n);
-  for (size_t i = 0; i < n; i++)
-    if (((const int32_t *)t->data)[i] != want[i])
-      fail_msg("element %zu: got %d, expected %d", i, ((const int32_t *)t->data)[i], want[i]);
-}
-
-static void expect_error(const csm_node *n, const csm_tensor *in, csm_status status,
-                         const char *needle) {
-  csm_tensor out;
-  memset(&out, 0, sizeof out);
-  csm_status st = csm_test_run_op(n, in, &out);
-  csm_tensor_free(&out);
-  if (st != status) fail_msg("status %d, expected %d (%s)", (int)st, (int)status, csm_last_error());
-  if (!strstr(csm_last_error(), needle))
-    fail_msg("message \"%s\" lacks \"%s\"", csm_last_error(), needle);
-}
-
 /* ---- Pack and Concat ----------------------------------------------------- */
 
 static void test_pack(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_PACK, 2);
-  csm_tensor out, in[2] = {mk(CSM_F32, 2, DIMS(2, 2), F32(1, 2, 3, 4)),
-                           mk(CSM_F32, 2, DIMS(2, 2), F32(5, 6, 7, 8))};
+  csm_node n = csm_test_node(CSM_OP_PACK, 2);
+  csm_tensor out, in[2] = {csm_test_tensor_f32(2, DIMS(2, 2), F32(1, 2, 3, 4)),
+                           csm_test_tensor_f32(2, DIMS(2, 2), F32(5, 6, 7, 8))};
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(2, 2, 2));
-  expect_f32(&out, F32(1, 2, 3, 4, 5, 6, 7, 8), 8, 0);
+  csm_test_assert_shape(&out, 3, DIMS(2, 2, 2));
+  csm_test_assert_tensor_close(&out, F32(1, 2, 3, 4, 5, 6, 7, 8), 8, 0, 0);
   csm_tensor_free(&out);
   n.a.axis = -1;
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(2, 2, 2));
-  expect_f32(&out, F32(1, 5, 2, 6, 3, 7, 4, 8), 8, 0);
+  csm_test_assert_shape(&out, 3, DIMS(2, 2, 2));
+  csm_test_assert_tensor_close(&out, F32(1, 5, 2, 6, 3, 7, 4, 8), 8, 0, 0);
   csm_tensor_free(&out);
   n.a.axis = 1;
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_f32(&out, F32(1, 2, 5, 6, 3, 4, 7, 8), 8, 0);
+  csm_test_assert_tensor_close(&out, F32(1, 2, 5, 6, 3, 4, 7, 8), 8, 0, 0);
   csm_tensor_free(&out);
   /* scalars, as models build shape vectors: pack(N, 7, 7) */
-  csm_tensor s[3] = {mk(CSM_I32, 0, DIMS(0), I32(2)), mk(CSM_I32, 0, DIMS(0), I32(7)),
-                     mk(CSM_I32, 0, DIMS(0), I32(9))};
-  n = mknode(CSM_OP_PACK, 3);
+  csm_tensor s[3] = {csm_test_tensor_i32(0, DIMS(0), I32(2)),
+                     csm_test_tensor_i32(0, DIMS(0), I32(7)),
+                     csm_test_tensor_i32(0, DIMS(0), I32(9))};
+  n = csm_test_node(CSM_OP_PACK, 3);
   CSM_ASSERT_OK(csm_test_run_op(&n, s, &out));
-  expect_shape(&out, 1, DIMS(3));
-  expect_i32(&out, I32(2, 7, 9), 3);
+  csm_test_assert_shape(&out, 1, DIMS(3));
+  csm_test_assert_tensor_i32(&out, I32(2, 7, 9), 3);
   csm_tensor_free(&out);
 }
 
 static void test_pack_errors(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_PACK, 2);
-  csm_tensor in[2] = {mk(CSM_F32, 2, DIMS(2, 2), F32(1, 2, 3, 4)),
-                      mk(CSM_F32, 2, DIMS(1, 4), F32(5, 6, 7, 8))};
-  expect_error(&n, in, CSM_EINPUT, "differs from input 0 shape");
-  in[1] = mk(CSM_I32, 2, DIMS(2, 2), I32(5, 6, 7, 8));
-  expect_error(&n, in, CSM_EINPUT, "dtype");
+  csm_node n = csm_test_node(CSM_OP_PACK, 2);
+  csm_tensor in[2] = {csm_test_tensor_f32(2, DIMS(2, 2), F32(1, 2, 3, 4)),
+                      csm_test_tensor_f32(2, DIMS(1, 4), F32(5, 6, 7, 8))};
+  csm_test_expect_error(&n, in, CSM_EINPUT, "differs from input 0 shape");
+  in[1] = csm_test_tensor_i32(2, DIMS(2, 2), I32(5, 6, 7, 8));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "dtype");
   in[1] = in[0];
   n.a.axis = 3;
-  expect_error(&n, in, CSM_EINPUT, "axis 3 out of range");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "axis 3 out of range");
   n.a.axis = -4;
-  expect_error(&n, in, CSM_EINPUT, "axis -4 out of range");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "axis -4 out of range");
 }
 
 static void test_concat(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_CONCAT, 4);
-  csm_tensor out,
-      in[4] = {mk(CSM_F32, 2, DIMS(2, 1), F32(1, 2)), mk(CSM_F32, 2, DIMS(2, 2), F32(3, 4, 5, 6)),
-               mk(CSM_F32, 2, DIMS(2, 3), F32(7, 8, 9, 10, 11, 12)),
-               mk(CSM_I32, 0, DIMS(0), I32(-1))};
+  csm_node n = csm_test_node(CSM_OP_CONCAT, 4);
+  csm_tensor out, in[4] = {csm_test_tensor_f32(2, DIMS(2, 1), F32(1, 2)),
+                           csm_test_tensor_f32(2, DIMS(2, 2), F32(3, 4, 5, 6)),
+                           csm_test_tensor_f32(2, DIMS(2, 3), F32(7, 8, 9, 10, 11, 12)),
+                           csm_test_tensor_i32(0, DIMS(0), I32(-1))};
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 2, DIMS(2, 6));
-  expect_f32(&out, F32(1, 3, 4, 7, 8, 9, 2, 5, 6, 10, 11, 12), 12, 0);
+  csm_test_assert_shape(&out, 2, DIMS(2, 6));
+  csm_test_assert_tensor_close(&out, F32(1, 3, 4, 7, 8, 9, 2, 5, 6, 10, 11, 12), 12, 0, 0);
   csm_tensor_free(&out);
   /* the last axis named positively gives the same */
-  in[3] = mk(CSM_I32, 0, DIMS(0), I32(1));
+  in[3] = csm_test_tensor_i32(0, DIMS(0), I32(1));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_f32(&out, F32(1, 3, 4, 7, 8, 9, 2, 5, 6, 10, 11, 12), 12, 0);
+  csm_test_assert_tensor_close(&out, F32(1, 3, 4, 7, 8, 9, 2, 5, 6, 10, 11, 12), 12, 0, 0);
   csm_tensor_free(&out);
   /* axis 1 of rank-3 tensors */
-  in[0] = mk(CSM_F32, 3, DIMS(2, 1, 2), F32(1, 2, 3, 4));
-  in[1] = mk(CSM_F32, 3, DIMS(2, 2, 2), F32(5, 6, 7, 8, 9, 10, 11, 12));
-  in[2] = mk(CSM_F32, 3, DIMS(2, 1, 2), F32(13, 14, 15, 16));
+  in[0] = csm_test_tensor_f32(3, DIMS(2, 1, 2), F32(1, 2, 3, 4));
+  in[1] = csm_test_tensor_f32(3, DIMS(2, 2, 2), F32(5, 6, 7, 8, 9, 10, 11, 12));
+  in[2] = csm_test_tensor_f32(3, DIMS(2, 1, 2), F32(13, 14, 15, 16));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(2, 4, 2));
-  expect_f32(&out, F32(1, 2, 5, 6, 7, 8, 13, 14, 3, 4, 9, 10, 11, 12, 15, 16), 16, 0);
+  csm_test_assert_shape(&out, 3, DIMS(2, 4, 2));
+  csm_test_assert_tensor_close(&out, F32(1, 2, 5, 6, 7, 8, 13, 14, 3, 4, 9, 10, 11, 12, 15, 16), 16,
+                               0, 0);
   csm_tensor_free(&out);
   /* int32 vectors on axis 0, one of them empty */
-  csm_tensor v[3] = {mk(CSM_I32, 1, DIMS(2), I32(1, 2)), mk(CSM_I32, 1, DIMS(0), I32(0)),
-                     mk(CSM_I32, 0, DIMS(0), I32(0))};
-  n = mknode(CSM_OP_CONCAT, 3);
+  csm_tensor v[3] = {csm_test_tensor_i32(1, DIMS(2), I32(1, 2)),
+                     csm_test_tensor_i32(1, DIMS(0), I32(0)),
+                     csm_test_tensor_i32(0, DIMS(0), I32(0))};
+  n = csm_test_node(CSM_OP_CONCAT, 3);
   CSM_ASSERT_OK(csm_test_run_op(&n, v, &out));
-  expect_i32(&out, I32(1, 2), 2);
+  csm_test_assert_tensor_i32(&out, I32(1, 2), 2);
   csm_tensor_free(&out);
 }
 
 static void test_concat_errors(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_CONCAT, 3);
-  csm_tensor out,
-      in[3] = {mk(CSM_F32, 2, DIMS(2, 1), F32(1, 2)),
-               mk(CSM_F32, 2, DIMS(3, 2), F32(3, 4, 5, 6, 7, 8)), mk(CSM_I32, 0, DIMS(0), I32(1))};
-  expect_error(&n, in, CSM_EINPUT, "does not match");
-  in[1] = mk(CSM_I32, 2, DIMS(2, 2), I32(3, 4, 5, 6));
-  expect_error(&n, in, CSM_EINPUT, "dtype");
-  in[1] = mk(CSM_F32, 2, DIMS(2, 2), F32(3, 4, 5, 6));
-  in[2] = mk(CSM_I32, 0, DIMS(0), I32(2));
-  expect_error(&n, in, CSM_EINPUT, "axis 2 out of range");
-  in[2] = mk(CSM_I32, 0, DIMS(0), I32(-3));
-  expect_error(&n, in, CSM_EINPUT, "axis -3 out of range");
-  in[2] = mk(CSM_F32, 0, DIMS(0), F32(1));
-  expect_error(&n, in, CSM_EINPUT, "int32");
-  in[2] = mk(CSM_I32, 0, DIMS(0), NULL);
+  csm_node n = csm_test_node(CSM_OP_CONCAT, 3);
+  csm_tensor out, in[3] = {csm_test_tensor_f32(2, DIMS(2, 1), F32(1, 2)),
+                           csm_test_tensor_f32(2, DIMS(3, 2), F32(3, 4, 5, 6, 7, 8)),
+                           csm_test_tensor_i32(0, DIMS(0), I32(1))};
+  csm_test_expect_error(&n, in, CSM_EINPUT, "does not match");
+  in[1] = csm_test_tensor_i32(2, DIMS(2, 2), I32(3, 4, 5, 6));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "dtype");
+  in[1] = csm_test_tensor_f32(2, DIMS(2, 2), F32(3, 4, 5, 6));
+  in[2] = csm_test_tensor_i32(0, DIMS(0), I32(2));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "axis 2 out of range");
+  in[2] = csm_test_tensor_i32(0, DIMS(0), I32(-3));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "axis -3 out of range");
+  in[2] = csm_test_tensor_f32(0, DIMS(0), F32(1));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "int32");
+  in[2] = csm_test_tensor_i32(0, DIMS(0), NULL);
   memset(&out, 0, sizeof out);
   assert_int_equal(csm_op_def_get(CSM_OP_CONCAT)->infer(&n, in, &out), CSM_EUNSUPPORTED);
   n.n_in = 1;
-  expect_error(&n, in, CSM_EINPUT, "at least one");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "at least one");
 }
 
 /* ---- Pad ----------------------------------------------------------------- */
 
 static void test_pad(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_PAD, 3);
-  csm_tensor out,
-      in[3] = {mk(CSM_F32, 2, DIMS(2, 3), F32(1, 2, 3, 4, 5, 6)),
-               mk(CSM_I32, 2, DIMS(2, 2), I32(1, 0, 2, 1)), mk(CSM_F32, 0, DIMS(0), F32(9))};
+  csm_node n = csm_test_node(CSM_OP_PAD, 3);
+  csm_tensor out, in[3] = {csm_test_tensor_f32(2, DIMS(2, 3), F32(1, 2, 3, 4, 5, 6)),
+                           csm_test_tensor_i32(2, DIMS(2, 2), I32(1, 0, 2, 1)),
+                           csm_test_tensor_f32(0, DIMS(0), F32(9))};
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 2, DIMS(3, 6));
-  expect_f32(&out, F32(9, 9, 9, 9, 9, 9, 9, 9, 1, 2, 3, 9, 9, 9, 4, 5, 6, 9), 18, 0);
+  csm_test_assert_shape(&out, 2, DIMS(3, 6));
+  csm_test_assert_tensor_close(&out, F32(9, 9, 9, 9, 9, 9, 9, 9, 1, 2, 3, 9, 9, 9, 4, 5, 6, 9), 18,
+                               0, 0);
   csm_tensor_free(&out);
   /* int32, no value (zeros), rank 3 */
   n.n_in = 2;
-  in[0] = mk(CSM_I32, 3, DIMS(1, 2, 2), I32(1, 2, 3, 4));
-  in[1] = mk(CSM_I32, 2, DIMS(3, 2), I32(0, 1, 1, 0, 0, 1));
+  in[0] = csm_test_tensor_i32(3, DIMS(1, 2, 2), I32(1, 2, 3, 4));
+  in[1] = csm_test_tensor_i32(2, DIMS(3, 2), I32(0, 1, 1, 0, 0, 1));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(2, 3, 3));
-  expect_i32(&out, I32(0, 0, 0, 1, 2, 0, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), 18);
+  csm_test_assert_shape(&out, 3, DIMS(2, 3, 3));
+  csm_test_assert_tensor_i32(&out, I32(0, 0, 0, 1, 2, 0, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), 18);
   csm_tensor_free(&out);
   /* NHWC spatial padding, as before a VALID conv, with 2 channels */
-  in[0] = mk(CSM_F32, 4, DIMS(1, 1, 2, 2), F32(1, 2, 3, 4));
-  in[1] = mk(CSM_I32, 2, DIMS(4, 2), I32(0, 0, 1, 1, 1, 0, 0, 0));
+  in[0] = csm_test_tensor_f32(4, DIMS(1, 1, 2, 2), F32(1, 2, 3, 4));
+  in[1] = csm_test_tensor_i32(2, DIMS(4, 2), I32(0, 0, 1, 1, 1, 0, 0, 0));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 4, DIMS(1, 3, 3, 2));
-  expect_f32(&out, F32(0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0), 18, 0);
+  csm_test_assert_shape(&out, 4, DIMS(1, 3, 3, 2));
+  csm_test_assert_tensor_close(&out, F32(0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0), 18,
+                               0, 0);
   csm_tensor_free(&out);
 }
 
 static void test_pad_errors(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_PAD, 3);
-  csm_tensor in[3] = {mk(CSM_F32, 2, DIMS(2, 3), F32(1, 2, 3, 4, 5, 6)),
-                      mk(CSM_I32, 2, DIMS(2, 2), I32(1, -1, 0, 0)),
-                      mk(CSM_F32, 0, DIMS(0), F32(9))};
-  expect_error(&n, in, CSM_EINPUT, "negative");
-  in[1] = mk(CSM_I32, 2, DIMS(3, 2), I32(0, 0, 0, 0, 0, 0));
-  expect_error(&n, in, CSM_EINPUT, "paddings must have shape [2,2]");
-  in[1] = mk(CSM_I32, 2, DIMS(2, 2), I32(0, 0, 0, 0));
-  in[2] = mk(CSM_I32, 0, DIMS(0), I32(9));
-  expect_error(&n, in, CSM_EINPUT, "pad value dtype");
-  in[2] = mk(CSM_F32, 1, DIMS(2), F32(9, 9));
-  expect_error(&n, in, CSM_EINPUT, "scalar");
+  csm_node n = csm_test_node(CSM_OP_PAD, 3);
+  csm_tensor in[3] = {csm_test_tensor_f32(2, DIMS(2, 3), F32(1, 2, 3, 4, 5, 6)),
+                      csm_test_tensor_i32(2, DIMS(2, 2), I32(1, -1, 0, 0)),
+                      csm_test_tensor_f32(0, DIMS(0), F32(9))};
+  csm_test_expect_error(&n, in, CSM_EINPUT, "negative");
+  in[1] = csm_test_tensor_i32(2, DIMS(3, 2), I32(0, 0, 0, 0, 0, 0));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "paddings must have shape [2,2]");
+  in[1] = csm_test_tensor_i32(2, DIMS(2, 2), I32(0, 0, 0, 0));
+  in[2] = csm_test_tensor_i32(0, DIMS(0), I32(9));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "pad value dtype");
+  in[2] = csm_test_tensor_f32(1, DIMS(2), F32(9, 9));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "scalar");
   n.n_in = 4;
-  expect_error(&n, in, CSM_EINPUT, "2 or 3 inputs");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "2 or 3 inputs");
 }
 
 /* ---- ResizeBilinear ------------------------------------------------------ */
 
 static csm_status run_resize(csm_tensor x, int oh, int ow, int align, int half, csm_tensor *out) {
-  csm_node n = mknode(CSM_OP_RESIZE_BILINEAR, 2);
+  csm_node n = csm_test_node(CSM_OP_RESIZE_BILINEAR, 2);
   int32_t size[2] = {oh, ow};
-  csm_tensor in[2] = {x, mk(CSM_I32, 1, DIMS(2), size)};
+  csm_tensor in[2] = {x, csm_test_tensor_i32(1, DIMS(2), size)};
   n.a.align_corners = align;
   n.a.half_pixel_centers = half;
   memset(out, 0, sizeof *out);
@@ -242,9 +189,9 @@ static void check_resize_up(int align, int half, const float *want16) {
   csm_tensor out;
   for (int i = 0; i < 16; i++)
     want[2 * i] = want16[i], want[2 * i + 1] = 10 * want16[i];
-  CSM_ASSERT_OK(run_resize(mk(CSM_F32, 4, DIMS(1, 2, 2, 2), x), 4, 4, align, half, &out));
-  expect_shape(&out, 4, DIMS(1, 4, 4, 2));
-  expect_f32(&out, want, 32, 2e-6f);
+  CSM_ASSERT_OK(run_resize(csm_test_tensor_f32(4, DIMS(1, 2, 2, 2), x), 4, 4, align, half, &out));
+  csm_test_assert_shape(&out, 4, DIMS(1, 4, 4, 2));
+  csm_test_assert_tensor_close(&out, want, 32, 2e-6f, 0);
   csm_tensor_free(&out);
 }
 
@@ -270,9 +217,9 @@ static void check_resize_down(int align, int half, const float *want) {
   for (int r = 0; r < 4; r++)
     for (int c = 0; c < 4; c++)
       x[4 * r + c] = (float)(4 * r + c + r * c);
-  CSM_ASSERT_OK(run_resize(mk(CSM_F32, 4, DIMS(1, 4, 4, 1), x), 3, 3, align, half, &out));
-  expect_shape(&out, 4, DIMS(1, 3, 3, 1));
-  expect_f32(&out, want, 9, 1e-5f);
+  CSM_ASSERT_OK(run_resize(csm_test_tensor_f32(4, DIMS(1, 4, 4, 1), x), 3, 3, align, half, &out));
+  csm_test_assert_shape(&out, 4, DIMS(1, 3, 3, 1));
+  csm_test_assert_tensor_close(&out, want, 9, 1e-5f, 0);
   csm_tensor_free(&out);
 }
 
@@ -319,8 +266,9 @@ static void test_resize_large_matches_reference(void **state) {
           }
         }
       }
-    CSM_ASSERT_OK(run_resize(mk(CSM_F32, 4, DIMS(B, H, W, C), x), OH, OW, align, half, &out));
-    expect_f32(&out, ref, k, 0);
+    CSM_ASSERT_OK(
+        run_resize(csm_test_tensor_f32(4, DIMS(B, H, W, C), x), OH, OW, align, half, &out));
+    csm_test_assert_tensor_close(&out, ref, k, 0, 0);
     csm_tensor_free(&out);
   }
   free(x);
@@ -329,18 +277,20 @@ static void test_resize_large_matches_reference(void **state) {
 
 static void test_resize_errors(void **state) {
   (void)state;
-  csm_tensor out, x = mk(CSM_F32, 4, DIMS(1, 2, 2, 1), F32(1, 2, 3, 4));
+  csm_tensor out, x = csm_test_tensor_f32(4, DIMS(1, 2, 2, 1), F32(1, 2, 3, 4));
   assert_int_equal(run_resize(x, 4, 4, 1, 1, &out), CSM_EINPUT);
   assert_non_null(strstr(csm_last_error(), "align_corners and half_pixel_centers"));
   assert_int_equal(run_resize(x, 0, 4, 0, 0, &out), CSM_EINPUT);
   assert_non_null(strstr(csm_last_error(), "positive"));
-  assert_int_equal(run_resize(mk(CSM_F32, 3, DIMS(2, 2, 1), F32(1, 2, 3, 4)), 4, 4, 0, 0, &out),
-                   CSM_EINPUT);
+  assert_int_equal(
+      run_resize(csm_test_tensor_f32(3, DIMS(2, 2, 1), F32(1, 2, 3, 4)), 4, 4, 0, 0, &out),
+      CSM_EINPUT);
   assert_non_null(strstr(csm_last_error(), "rank 4"));
-  assert_int_equal(run_resize(mk(CSM_I32, 4, DIMS(1, 2, 2, 1), I32(1, 2, 3, 4)), 4, 4, 0, 0, &out),
-                   CSM_EINPUT);
+  assert_int_equal(
+      run_resize(csm_test_tensor_i32(4, DIMS(1, 2, 2, 1), I32(1, 2, 3, 4)), 4, 4, 0, 0, &out),
+      CSM_EINPUT);
   assert_non_null(strstr(csm_last_error(), "float32"));
-  assert_int_equal(run_resize(mk(CSM_F32, 4, DIMS(1, 0, 2, 1), F32(0)), 4, 4, 0, 0, &out),
+  assert_int_equal(run_resize(csm_test_tensor_f32(4, DIMS(1, 0, 2, 1), F32(0)), 4, 4, 0, 0, &out),
                    CSM_EINPUT);
 }
 
@@ -348,27 +298,28 @@ static void test_resize_errors(void **state) {
 
 static void test_depth_to_space(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_DEPTH_TO_SPACE, 1);
-  csm_tensor out, in[1] = {mk(CSM_F32, 4, DIMS(1, 1, 1, 8), F32(0, 1, 2, 3, 4, 5, 6, 7))};
+  csm_node n = csm_test_node(CSM_OP_DEPTH_TO_SPACE, 1);
+  csm_tensor out, in[1] = {csm_test_tensor_f32(4, DIMS(1, 1, 1, 8), F32(0, 1, 2, 3, 4, 5, 6, 7))};
   n.a.block_size = 2;
   /* out[0, i, j, c] = in[(2i + j) * 2 + c]: the same order */
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 4, DIMS(1, 2, 2, 2));
-  expect_f32(&out, F32(0, 1, 2, 3, 4, 5, 6, 7), 8, 0);
+  csm_test_assert_shape(&out, 4, DIMS(1, 2, 2, 2));
+  csm_test_assert_tensor_close(&out, F32(0, 1, 2, 3, 4, 5, 6, 7), 8, 0, 0);
   csm_tensor_free(&out);
   /* TensorFlow's documented example */
-  in[0] =
-      mk(CSM_F32, 4, DIMS(1, 2, 2, 4), F32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16));
+  in[0] = csm_test_tensor_f32(4, DIMS(1, 2, 2, 4),
+                              F32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 4, DIMS(1, 4, 4, 1));
-  expect_f32(&out, F32(1, 2, 5, 6, 3, 4, 7, 8, 9, 10, 13, 14, 11, 12, 15, 16), 16, 0);
+  csm_test_assert_shape(&out, 4, DIMS(1, 4, 4, 1));
+  csm_test_assert_tensor_close(&out, F32(1, 2, 5, 6, 3, 4, 7, 8, 9, 10, 13, 14, 11, 12, 15, 16), 16,
+                               0, 0);
   csm_tensor_free(&out);
   /* two output channels, 1x2 spatial: out[i][2w + j][c] = in[w][(2i + j) * 2 + c] */
-  in[0] =
-      mk(CSM_I32, 4, DIMS(1, 1, 2, 8), I32(0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17));
+  in[0] = csm_test_tensor_i32(4, DIMS(1, 1, 2, 8),
+                              I32(0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 4, DIMS(1, 2, 4, 2));
-  expect_i32(&out, I32(0, 1, 2, 3, 10, 11, 12, 13, 4, 5, 6, 7, 14, 15, 16, 17), 16);
+  csm_test_assert_shape(&out, 4, DIMS(1, 2, 4, 2));
+  csm_test_assert_tensor_i32(&out, I32(0, 1, 2, 3, 10, 11, 12, 13, 4, 5, 6, 7, 14, 15, 16, 17), 16);
   csm_tensor_free(&out);
 }
 
@@ -377,14 +328,14 @@ static void test_depth_to_space_large(void **state) {
   (void)state;
   const int B = 2, H = 31, W = 23, b = 3, OC = 7, C = b * b * OC;
   float *x = malloc(sizeof(float) * B * H * W * C);
-  csm_node n = mknode(CSM_OP_DEPTH_TO_SPACE, 1);
+  csm_node n = csm_test_node(CSM_OP_DEPTH_TO_SPACE, 1);
   csm_tensor out, in[1];
   assert_non_null(x);
   csm_test_fill_uniform(x, (size_t)B * H * W * C, 3, -1, 1);
-  in[0] = mk(CSM_F32, 4, DIMS(B, H, W, C), x);
+  in[0] = csm_test_tensor_f32(4, DIMS(B, H, W, C), x);
   n.a.block_size = b;
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 4, DIMS(B, H * b, W * b, OC));
+  csm_test_assert_shape(&out, 4, DIMS(B, H * b, W * b, OC));
   const float *y = out.data;
   for (int bn = 0; bn < B; bn++)
     for (int oh = 0; oh < H * b; oh++)
@@ -400,15 +351,15 @@ static void test_depth_to_space_large(void **state) {
 
 static void test_depth_to_space_errors(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_DEPTH_TO_SPACE, 1);
-  csm_tensor in[1] = {mk(CSM_F32, 4, DIMS(1, 1, 1, 6), F32(0, 1, 2, 3, 4, 5))};
+  csm_node n = csm_test_node(CSM_OP_DEPTH_TO_SPACE, 1);
+  csm_tensor in[1] = {csm_test_tensor_f32(4, DIMS(1, 1, 1, 6), F32(0, 1, 2, 3, 4, 5))};
   n.a.block_size = 2;
-  expect_error(&n, in, CSM_EINPUT, "not divisible");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "not divisible");
   n.a.block_size = 1;
-  expect_error(&n, in, CSM_EINPUT, "block_size");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "block_size");
   n.a.block_size = 2;
-  in[0] = mk(CSM_F32, 3, DIMS(1, 1, 8), F32(0, 1, 2, 3, 4, 5, 6, 7));
-  expect_error(&n, in, CSM_EINPUT, "rank 4");
+  in[0] = csm_test_tensor_f32(3, DIMS(1, 1, 8), F32(0, 1, 2, 3, 4, 5, 6, 7));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "rank 4");
 }
 
 /* Large pad (threaded path) against the definition. */
@@ -416,15 +367,15 @@ static void test_pad_large(void **state) {
   (void)state;
   const int H = 61, W = 47, C = 9;
   float *x = malloc(sizeof(float) * H * W * C);
-  csm_node n = mknode(CSM_OP_PAD, 3);
+  csm_node n = csm_test_node(CSM_OP_PAD, 3);
   csm_tensor out, in[3];
   assert_non_null(x);
   csm_test_fill_uniform(x, (size_t)H * W * C, 5, -1, 1);
-  in[0] = mk(CSM_F32, 4, DIMS(1, H, W, C), x);
-  in[1] = mk(CSM_I32, 2, DIMS(4, 2), I32(1, 0, 3, 2, 0, 4, 1, 1));
-  in[2] = mk(CSM_F32, 0, DIMS(0), F32(-7));
+  in[0] = csm_test_tensor_f32(4, DIMS(1, H, W, C), x);
+  in[1] = csm_test_tensor_i32(2, DIMS(4, 2), I32(1, 0, 3, 2, 0, 4, 1, 1));
+  in[2] = csm_test_tensor_f32(0, DIMS(0), F32(-7));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 4, DIMS(2, H + 5, W + 4, C + 2));
+  csm_test_assert_shape(&out, 4, DIMS(2, H + 5, W + 4, C + 2));
   const float *y = out.data;
   for (int b = 0; b < 2; b++)
     for (int h = 0; h < H + 5; h++)

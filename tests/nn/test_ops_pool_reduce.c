@@ -9,52 +9,16 @@
 
 #include "nn/ops/op.h"
 
-static csm_tensor tens(csm_dtype dt, int rank, const int64_t *dims, const void *data) {
-  csm_tensor t;
-  memset(&t, 0, sizeof t);
-  t.dtype = dt;
-  t.shape = csm_shape_make(rank, dims);
-  t.data = (void *)data;
-  return t;
-}
-
-static int in_idx[2] = {0, 1};
-
-static csm_node node(csm_op_kind op, int n_in) {
-  csm_node n;
-  memset(&n, 0, sizeof n);
-  n.op = op;
-  n.a = csm_attrs_default();
-  n.in = in_idx;
-  n.n_in = n_in;
-  return n;
-}
-
-static void check_shape(const csm_tensor *t, int rank, const int64_t *dims) {
-  char got[128], want[128];
-  csm_shape s = csm_shape_make(rank, dims);
-  if (!csm_shape_equal(&t->shape, &s))
-    fail_msg("shape %s, want %s", csm_shape_str(&t->shape, got, sizeof got),
-             csm_shape_str(&s, want, sizeof want));
-}
-
-static void check_exact(const csm_tensor *t, const float *want, size_t n) {
-  const float *got = t->data;
-  for (size_t i = 0; i < n; i++)
-    if (!(got[i] == want[i] || (isnan(got[i]) && isnan(want[i]))))
-      fail_msg("element %zu: got %.9g, want %.9g", i, (double)got[i], (double)want[i]);
-}
-
 /* ---- Reductions ---------------------------------------------------------- */
 
 /* axes: n_axes int32 values; n_axes < 0 makes a scalar axes operand. */
 static csm_tensor reduce(csm_op_kind op, csm_tensor x, const int32_t *axes, int n_axes, int keep) {
-  csm_node n = node(op, 2);
+  csm_node n = csm_test_node(op, 2);
   csm_tensor in[2], out;
   int64_t len = n_axes;
   n.a.keep_dims = keep;
   in[0] = x;
-  in[1] = n_axes < 0 ? tens(CSM_I32, 0, NULL, axes) : tens(CSM_I32, 1, &len, axes);
+  in[1] = n_axes < 0 ? csm_test_tensor_i32(0, NULL, axes) : csm_test_tensor_i32(1, &len, axes);
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
   return out;
 }
@@ -70,42 +34,42 @@ static int setup_iota(void **state) {
 
 static void test_reduce_hand(void **state) {
   (void)state;
-  csm_tensor x = tens(CSM_F32, 3, (int64_t[]){2, 3, 4}, iota24), out;
+  csm_tensor x = csm_test_tensor_f32(3, (int64_t[]){2, 3, 4}, iota24), out;
   out = reduce(CSM_OP_REDUCE_SUM, x, (int32_t[]){1}, 1, 0);
-  check_shape(&out, 2, (int64_t[]){2, 4});
-  check_exact(&out, (float[]){12, 15, 18, 21, 48, 51, 54, 57}, 8);
+  csm_test_assert_shape(&out, 2, (int64_t[]){2, 4});
+  csm_test_assert_tensor_close(&out, (float[]){12, 15, 18, 21, 48, 51, 54, 57}, 8, 0, 0);
   csm_tensor_free(&out);
   out = reduce(CSM_OP_REDUCE_SUM, x, (int32_t[]){-1}, 1, 0);
-  check_shape(&out, 2, (int64_t[]){2, 3});
-  check_exact(&out, (float[]){6, 22, 38, 54, 70, 86}, 6);
+  csm_test_assert_shape(&out, 2, (int64_t[]){2, 3});
+  csm_test_assert_tensor_close(&out, (float[]){6, 22, 38, 54, 70, 86}, 6, 0, 0);
   csm_tensor_free(&out);
   out = reduce(CSM_OP_REDUCE_SUM, x, (int32_t[]){-1}, 1, 1);
-  check_shape(&out, 3, (int64_t[]){2, 3, 1});
+  csm_test_assert_shape(&out, 3, (int64_t[]){2, 3, 1});
   csm_tensor_free(&out);
   out = reduce(CSM_OP_REDUCE_MEAN, x, (int32_t[]){0, 2}, 2, 1);
-  check_shape(&out, 3, (int64_t[]){1, 3, 1});
-  check_exact(&out, (float[]){7.5f, 11.5f, 15.5f}, 3);
+  csm_test_assert_shape(&out, 3, (int64_t[]){1, 3, 1});
+  csm_test_assert_tensor_close(&out, (float[]){7.5f, 11.5f, 15.5f}, 3, 0, 0);
   csm_tensor_free(&out);
   out = reduce(CSM_OP_REDUCE_MEAN, x, (int32_t[]){-3, 2}, 2, 0);
-  check_shape(&out, 1, (int64_t[]){3});
-  check_exact(&out, (float[]){7.5f, 11.5f, 15.5f}, 3);
+  csm_test_assert_shape(&out, 1, (int64_t[]){3});
+  csm_test_assert_tensor_close(&out, (float[]){7.5f, 11.5f, 15.5f}, 3, 0, 0);
   csm_tensor_free(&out);
   out = reduce(CSM_OP_REDUCE_MAX, x, (int32_t[]){1}, -1, 0); /* scalar axis */
-  check_shape(&out, 2, (int64_t[]){2, 4});
-  check_exact(&out, (float[]){8, 9, 10, 11, 20, 21, 22, 23}, 8);
+  csm_test_assert_shape(&out, 2, (int64_t[]){2, 4});
+  csm_test_assert_tensor_close(&out, (float[]){8, 9, 10, 11, 20, 21, 22, 23}, 8, 0, 0);
   csm_tensor_free(&out);
   out = reduce(CSM_OP_REDUCE_MAX, x, (int32_t[]){0, 1, 2}, 3, 0);
-  check_shape(&out, 0, NULL);
-  check_exact(&out, (float[]){23}, 1);
+  csm_test_assert_shape(&out, 0, NULL);
+  csm_test_assert_tensor_close(&out, (float[]){23}, 1, 0, 0);
   csm_tensor_free(&out);
   out = reduce(CSM_OP_REDUCE_MEAN, x, (int32_t[]){2, 0, 1}, 3, 1);
-  check_shape(&out, 3, (int64_t[]){1, 1, 1});
-  check_exact(&out, (float[]){11.5f}, 1);
+  csm_test_assert_shape(&out, 3, (int64_t[]){1, 1, 1});
+  csm_test_assert_tensor_close(&out, (float[]){11.5f}, 1, 0, 0);
   csm_tensor_free(&out);
   /* No axes: the input unchanged. */
   out = reduce(CSM_OP_REDUCE_SUM, x, NULL, 0, 0);
-  check_shape(&out, 3, (int64_t[]){2, 3, 4});
-  check_exact(&out, iota24, 24);
+  csm_test_assert_shape(&out, 3, (int64_t[]){2, 3, 4});
+  csm_test_assert_tensor_close(&out, iota24, 24, 0, 0);
   csm_tensor_free(&out);
 }
 
@@ -113,14 +77,14 @@ static void test_reduce_nan_and_mean_order(void **state) {
   (void)state;
   const float x[6] = {1, NAN, 3, -5, -2, -9};
   csm_tensor out =
-      reduce(CSM_OP_REDUCE_MAX, tens(CSM_F32, 2, (int64_t[]){2, 3}, x), (int32_t[]){1}, 1, 0);
-  check_exact(&out, (float[]){NAN, -2}, 2);
+      reduce(CSM_OP_REDUCE_MAX, csm_test_tensor_f32(2, (int64_t[]){2, 3}, x), (int32_t[]){1}, 1, 0);
+  csm_test_assert_tensor_close(&out, (float[]){NAN, -2}, 2, 0, 0);
   csm_tensor_free(&out);
   /* Mean divides each element in float32 first, then sums in double (TF.js). */
   const float y[3] = {0.1f, 0.2f, 0.7f};
-  out = reduce(CSM_OP_REDUCE_MEAN, tens(CSM_F32, 1, (int64_t[]){3}, y), (int32_t[]){0}, 1, 0);
+  out = reduce(CSM_OP_REDUCE_MEAN, csm_test_tensor_f32(1, (int64_t[]){3}, y), (int32_t[]){0}, 1, 0);
   float want = (float)((double)(y[0] / 3.0f) + (double)(y[1] / 3.0f) + (double)(y[2] / 3.0f));
-  check_exact(&out, &want, 1);
+  csm_test_assert_tensor_close(&out, &want, 1, 0, 0);
   csm_tensor_free(&out);
 }
 
@@ -174,9 +138,9 @@ static void test_reduce_general(void **state) {
       red[cases[k].axes[i]] = 1;
     for (int mean = 0; mean < 2; mean++) {
       csm_op_kind op = mean ? CSM_OP_REDUCE_MEAN : CSM_OP_REDUCE_SUM;
-      csm_tensor out = reduce(op, tens(CSM_F32, 4, d, x), cases[k].axes, cases[k].n, 1);
+      csm_tensor out = reduce(op, csm_test_tensor_f32(4, d, x), cases[k].axes, cases[k].n, 1);
       ref_reduce(x, d, 4, red, mean, want);
-      check_exact(&out, want, csm_tensor_numel(&out));
+      csm_test_assert_tensor_close(&out, want, csm_tensor_numel(&out), 0, 0);
       csm_tensor_free(&out);
     }
   }
@@ -187,27 +151,27 @@ static void test_reduce_general(void **state) {
 static void test_reduce_errors(void **state) {
   (void)state;
   csm_tensor in[2], out;
-  csm_node n = node(CSM_OP_REDUCE_SUM, 2);
+  csm_node n = csm_test_node(CSM_OP_REDUCE_SUM, 2);
   const csm_op_def *def = csm_op_def_get(CSM_OP_REDUCE_SUM);
   int32_t ax[4] = {3, 0, 0, 0};
-  in[0] = tens(CSM_F32, 3, (int64_t[]){2, 3, 4}, iota24);
-  in[1] = tens(CSM_I32, 1, (int64_t[]){1}, ax);
+  in[0] = csm_test_tensor_f32(3, (int64_t[]){2, 3, 4}, iota24);
+  in[1] = csm_test_tensor_i32(1, (int64_t[]){1}, ax);
   assert_int_equal(def->infer(&n, in, &out), CSM_EINPUT);
   assert_non_null(strstr(csm_last_error(), "axis 3"));
   ax[0] = -4;
   assert_int_equal(def->infer(&n, in, &out), CSM_EINPUT);
-  in[1] = tens(CSM_I32, 2, (int64_t[]){2, 2}, ax);
+  in[1] = csm_test_tensor_i32(2, (int64_t[]){2, 2}, ax);
   assert_int_equal(def->infer(&n, in, &out), CSM_EINPUT);
-  in[1] = tens(CSM_I32, 1, (int64_t[]){1}, NULL); /* not a constant */
+  in[1] = csm_test_tensor_i32(1, (int64_t[]){1}, NULL); /* not a constant */
   assert_int_equal(def->infer(&n, in, &out), CSM_EUNSUPPORTED);
-  in[1] = tens(CSM_F32, 1, (int64_t[]){1}, iota24);
+  in[1] = csm_test_tensor_f32(1, (int64_t[]){1}, iota24);
   assert_int_equal(def->infer(&n, in, &out), CSM_EINPUT);
 }
 
 /* ---- Pooling ------------------------------------------------------------- */
 
 static csm_tensor pool(csm_op_kind op, csm_tensor x, int k, int s, csm_padding pad) {
-  csm_node n = node(op, 1);
+  csm_node n = csm_test_node(op, 1);
   csm_tensor out;
   n.a.ksize[0] = n.a.ksize[1] = k;
   n.a.stride[0] = n.a.stride[1] = s;
@@ -221,31 +185,33 @@ static void test_pool_5x5(void **state) {
   float x[25];
   for (int i = 0; i < 25; i++)
     x[i] = (float)(i + 1);
-  csm_tensor t = tens(CSM_F32, 4, (int64_t[]){1, 5, 5, 1}, x), out;
+  csm_tensor t = csm_test_tensor_f32(4, (int64_t[]){1, 5, 5, 1}, x), out;
   out = pool(CSM_OP_MAXPOOL, t, 2, 2, CSM_PAD_VALID);
-  check_shape(&out, 4, (int64_t[]){1, 2, 2, 1});
-  check_exact(&out, (float[]){7, 9, 17, 19}, 4);
+  csm_test_assert_shape(&out, 4, (int64_t[]){1, 2, 2, 1});
+  csm_test_assert_tensor_close(&out, (float[]){7, 9, 17, 19}, 4, 0, 0);
   csm_tensor_free(&out);
   out = pool(CSM_OP_MAXPOOL, t, 2, 2, CSM_PAD_SAME);
-  check_shape(&out, 4, (int64_t[]){1, 3, 3, 1});
-  check_exact(&out, (float[]){7, 9, 10, 17, 19, 20, 22, 24, 25}, 9);
+  csm_test_assert_shape(&out, 4, (int64_t[]){1, 3, 3, 1});
+  csm_test_assert_tensor_close(&out, (float[]){7, 9, 10, 17, 19, 20, 22, 24, 25}, 9, 0, 0);
   csm_tensor_free(&out);
   out = pool(CSM_OP_AVGPOOL, t, 2, 2, CSM_PAD_SAME);
-  check_exact(&out, (float[]){4, 6, 7.5f, 14, 16, 17.5f, 21.5f, 23.5f, 25}, 9);
+  csm_test_assert_tensor_close(&out, (float[]){4, 6, 7.5f, 14, 16, 17.5f, 21.5f, 23.5f, 25}, 9, 0,
+                               0);
   csm_tensor_free(&out);
   out = pool(CSM_OP_AVGPOOL, t, 3, 2, CSM_PAD_SAME); /* one pixel of padding before */
-  check_shape(&out, 4, (int64_t[]){1, 3, 3, 1});
-  check_exact(&out, (float[]){4, 5.5f, 7, 11.5f, 13, 14.5f, 19, 20.5f, 22}, 9);
+  csm_test_assert_shape(&out, 4, (int64_t[]){1, 3, 3, 1});
+  csm_test_assert_tensor_close(&out, (float[]){4, 5.5f, 7, 11.5f, 13, 14.5f, 19, 20.5f, 22}, 9, 0,
+                               0);
   csm_tensor_free(&out);
   out = pool(CSM_OP_MAXPOOL, t, 3, 2, CSM_PAD_SAME);
-  check_exact(&out, (float[]){7, 9, 10, 17, 19, 20, 22, 24, 25}, 9);
+  csm_test_assert_tensor_close(&out, (float[]){7, 9, 10, 17, 19, 20, 22, 24, 25}, 9, 0, 0);
   csm_tensor_free(&out);
   out = pool(CSM_OP_MAXPOOL, t, 3, 2, CSM_PAD_VALID);
-  check_shape(&out, 4, (int64_t[]){1, 2, 2, 1});
-  check_exact(&out, (float[]){13, 15, 23, 25}, 4);
+  csm_test_assert_shape(&out, 4, (int64_t[]){1, 2, 2, 1});
+  csm_test_assert_tensor_close(&out, (float[]){13, 15, 23, 25}, 4, 0, 0);
   csm_tensor_free(&out);
   out = pool(CSM_OP_AVGPOOL, t, 3, 2, CSM_PAD_VALID);
-  check_exact(&out, (float[]){7, 9, 17, 19}, 4);
+  csm_test_assert_tensor_close(&out, (float[]){7, 9, 17, 19}, 4, 0, 0);
   csm_tensor_free(&out);
 }
 
@@ -254,29 +220,29 @@ static void test_pool_4x4(void **state) {
   float x[16];
   for (int i = 0; i < 16; i++)
     x[i] = (float)(i + 1);
-  csm_tensor t = tens(CSM_F32, 4, (int64_t[]){1, 4, 4, 1}, x), out;
+  csm_tensor t = csm_test_tensor_f32(4, (int64_t[]){1, 4, 4, 1}, x), out;
   for (int same = 0; same < 2; same++) {
     out = pool(CSM_OP_MAXPOOL, t, 2, 2, same ? CSM_PAD_SAME : CSM_PAD_VALID);
-    check_shape(&out, 4, (int64_t[]){1, 2, 2, 1});
-    check_exact(&out, (float[]){6, 8, 14, 16}, 4);
+    csm_test_assert_shape(&out, 4, (int64_t[]){1, 2, 2, 1});
+    csm_test_assert_tensor_close(&out, (float[]){6, 8, 14, 16}, 4, 0, 0);
     csm_tensor_free(&out);
     out = pool(CSM_OP_AVGPOOL, t, 2, 2, same ? CSM_PAD_SAME : CSM_PAD_VALID);
-    check_exact(&out, (float[]){3.5f, 5.5f, 11.5f, 13.5f}, 4);
+    csm_test_assert_tensor_close(&out, (float[]){3.5f, 5.5f, 11.5f, 13.5f}, 4, 0, 0);
     csm_tensor_free(&out);
   }
   out = pool(CSM_OP_AVGPOOL, t, 3, 2, CSM_PAD_SAME); /* one pixel of padding after */
-  check_shape(&out, 4, (int64_t[]){1, 2, 2, 1});
-  check_exact(&out, (float[]){6, 7.5f, 12, 13.5f}, 4);
+  csm_test_assert_shape(&out, 4, (int64_t[]){1, 2, 2, 1});
+  csm_test_assert_tensor_close(&out, (float[]){6, 7.5f, 12, 13.5f}, 4, 0, 0);
   csm_tensor_free(&out);
   out = pool(CSM_OP_MAXPOOL, t, 3, 2, CSM_PAD_SAME);
-  check_exact(&out, (float[]){11, 12, 15, 16}, 4);
+  csm_test_assert_tensor_close(&out, (float[]){11, 12, 15, 16}, 4, 0, 0);
   csm_tensor_free(&out);
   out = pool(CSM_OP_MAXPOOL, t, 3, 2, CSM_PAD_VALID);
-  check_shape(&out, 4, (int64_t[]){1, 1, 1, 1});
-  check_exact(&out, (float[]){11}, 1);
+  csm_test_assert_shape(&out, 4, (int64_t[]){1, 1, 1, 1});
+  csm_test_assert_tensor_close(&out, (float[]){11}, 1, 0, 0);
   csm_tensor_free(&out);
   out = pool(CSM_OP_AVGPOOL, t, 3, 2, CSM_PAD_VALID);
-  check_exact(&out, (float[]){6}, 1);
+  csm_test_assert_tensor_close(&out, (float[]){6}, 1, 0, 0);
   csm_tensor_free(&out);
 }
 
@@ -289,18 +255,18 @@ static void test_pool_padding_semantics(void **state) {
     x[2 * i] = (float)(i + 1);
     x[2 * i + 1] = -(float)(i + 1);
   }
-  csm_tensor t = tens(CSM_F32, 4, (int64_t[]){1, 5, 5, 2}, x), out;
+  csm_tensor t = csm_test_tensor_f32(4, (int64_t[]){1, 5, 5, 2}, x), out;
   out = pool(CSM_OP_MAXPOOL, t, 2, 2, CSM_PAD_SAME);
-  check_exact(&out,
-              (float[]){7, -1, 9, -3, 10, -5, 17, -11, 19, -13, 20, -15, 22, -21, 24, -23, 25, -25},
-              18);
+  csm_test_assert_tensor_close(
+      &out, (float[]){7, -1, 9, -3, 10, -5, 17, -11, 19, -13, 20, -15, 22, -21, 24, -23, 25, -25},
+      18, 0, 0);
   csm_tensor_free(&out);
-  csm_node n = node(CSM_OP_AVGPOOL, 1);
+  csm_node n = csm_test_node(CSM_OP_AVGPOOL, 1);
   n.a.ksize[0] = n.a.ksize[1] = 3;
   n.a.padding = CSM_PAD_EXPLICIT;
   n.a.pads[0] = n.a.pads[1] = n.a.pads[2] = n.a.pads[3] = 1;
   CSM_ASSERT_OK(csm_test_run_op(&n, &t, &out));
-  check_shape(&out, 4, (int64_t[]){1, 5, 5, 2});
+  csm_test_assert_shape(&out, 4, (int64_t[]){1, 5, 5, 2});
   const float *o = out.data;
   assert_true(o[0] == 4.0f && o[1] == -4.0f);       /* (1+2+6+7)/4 */
   assert_true(o[2 * 12] == 13.0f);                  /* centre: 3x3 mean */
@@ -311,13 +277,13 @@ static void test_pool_padding_semantics(void **state) {
 static void test_pool_errors(void **state) {
   (void)state;
   float x[25] = {0};
-  csm_tensor out, t = tens(CSM_F32, 3, (int64_t[]){5, 5, 1}, x);
-  csm_node n = node(CSM_OP_MAXPOOL, 1);
+  csm_tensor out, t = csm_test_tensor_f32(3, (int64_t[]){5, 5, 1}, x);
+  csm_node n = csm_test_node(CSM_OP_MAXPOOL, 1);
   const csm_op_def *def = csm_op_def_get(CSM_OP_MAXPOOL);
   n.a.ksize[0] = n.a.ksize[1] = 2;
   n.a.stride[0] = n.a.stride[1] = 2;
   assert_int_equal(def->infer(&n, &t, &out), CSM_EINPUT); /* rank 3 */
-  t = tens(CSM_F32, 4, (int64_t[]){1, 5, 5, 1}, x);
+  t = csm_test_tensor_f32(4, (int64_t[]){1, 5, 5, 1}, x);
   n.a.ksize[0] = 6;
   assert_int_equal(def->infer(&n, &t, &out), CSM_EINPUT); /* window larger than VALID input */
   n.a.ksize[0] = 2;
@@ -353,15 +319,15 @@ static void test_pool_batch_threads(void **state) {
   size_t img = (size_t)H * W * C;
   float *x = malloc(N * img * 4), *want = malloc(N * 9 * 10 * C * 4);
   csm_test_fill_uniform(x, N * img, 31, -5, 5);
-  csm_tensor all = tens(CSM_F32, 4, (int64_t[]){N, H, W, C}, x);
+  csm_tensor all = csm_test_tensor_f32(4, (int64_t[]){N, H, W, C}, x);
   for (int max = 0; max < 2; max++) {
     csm_op_kind op = max ? CSM_OP_MAXPOOL : CSM_OP_AVGPOOL;
     csm_set_threads(2);
     csm_tensor ref = pool(op, all, 3, 2, CSM_PAD_SAME);
-    check_shape(&ref, 4, (int64_t[]){N, 9, 10, C});
+    csm_test_assert_shape(&ref, 4, (int64_t[]){N, 9, 10, C});
     if (!max) {
       ref_avgpool(x, N, H, W, C, 3, 2, 1, 1, 9, 10, want);
-      check_exact(&ref, want, csm_tensor_numel(&ref));
+      csm_test_assert_tensor_close(&ref, want, csm_tensor_numel(&ref), 0, 0);
     }
     size_t oimg = csm_tensor_numel(&ref) / N;
     csm_tensor o1;
@@ -373,7 +339,8 @@ static void test_pool_batch_threads(void **state) {
     }
     csm_set_threads(2);
     for (int b = 0; b < N; b++) {
-      o1 = pool(op, tens(CSM_F32, 4, (int64_t[]){1, H, W, C}, x + b * img), 3, 2, CSM_PAD_SAME);
+      o1 = pool(op, csm_test_tensor_f32(4, (int64_t[]){1, H, W, C}, x + b * img), 3, 2,
+                CSM_PAD_SAME);
       assert_memory_equal((float *)ref.data + b * oimg, o1.data, oimg * 4);
       csm_tensor_free(&o1);
     }
@@ -399,8 +366,8 @@ static void test_pool_batch_threads(void **state) {
       csm_tensor_free(&o1);
     }
     for (int b = 0; b < N; b++) {
-      o1 = reduce(red[k].op, tens(CSM_F32, 4, (int64_t[]){1, H, W, C}, x + b * img), red[k].axes,
-                  red[k].n, 1);
+      o1 = reduce(red[k].op, csm_test_tensor_f32(4, (int64_t[]){1, H, W, C}, x + b * img),
+                  red[k].axes, red[k].n, 1);
       assert_memory_equal((float *)ref.data + b * oimg, o1.data, oimg * 4);
       csm_tensor_free(&o1);
     }

@@ -11,62 +11,6 @@
 #define I32(...) ((const int32_t[]){__VA_ARGS__})
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static csm_tensor mk(csm_dtype dt, int rank, const int64_t *dims, const void *data) {
-  csm_tensor t;
-  memset(&t, 0, sizeof t);
-  t.dtype = dt;
-  t.shape = csm_shape_make(rank, dims);
-  t.data = (void *)data;
-  return t;
-}
-
-static csm_node mknode(csm_op_kind op, int n_in) {
-  static int idx[16];
-  csm_node n;
-  memset(&n, 0, sizeof n);
-  n.op = op;
-  n.a = csm_attrs_default();
-  n.in = idx;
-  n.n_in = n_in;
-  return n;
-}
-
-static void expect_shape(const csm_tensor *t, int rank, const int64_t *dims) {
-  char got[128], want[128];
-  csm_shape s = csm_shape_make(rank, dims);
-  if (!csm_shape_equal(&t->shape, &s))
-    fail_msg("shape %s, expected %s", csm_shape_str(&t->shape, got, sizeof got),
-             csm_shape_str(&s, want, sizeof want));
-}
-
-static void expect_f32(const csm_tensor *t, const float *want, size_t n) {
-  assert_int_equal(t->dtype, CSM_F32);
-  assert_int_equal(csm_tensor_numel(t), n);
-  for (size_t i = 0; i < n; i++)
-    if (((const float *)t->data)[i] != want[i])
-      fail_msg("element %zu: got %g, expected %g", i, ((const float *)t->data)[i], want[i]);
-}
-
-static void expect_i32(const csm_tensor *t, const int32_t *want, size_t n) {
-  assert_int_equal(t->dtype, CSM_I32);
-  assert_int_equal(csm_tensor_numel(t), n);
-  for (size_t i = 0; i < n; i++)
-    if (((const int32_t *)t->data)[i] != want[i])
-      fail_msg("element %zu: got %d, expected %d", i, ((const int32_t *)t->data)[i], want[i]);
-}
-
-/* Runs the op, expects `status` and a message containing `needle`. */
-static void expect_error(const csm_node *n, const csm_tensor *in, csm_status status,
-                         const char *needle) {
-  csm_tensor out;
-  memset(&out, 0, sizeof out);
-  csm_status st = csm_test_run_op(n, in, &out);
-  csm_tensor_free(&out);
-  if (st != status) fail_msg("status %d, expected %d (%s)", (int)st, (int)status, csm_last_error());
-  if (!strstr(csm_last_error(), needle))
-    fail_msg("message \"%s\" lacks \"%s\"", csm_last_error(), needle);
-}
-
 static const float iota20[20] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,
                                  10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
 static const float iota24[24] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
@@ -83,126 +27,129 @@ static void test_alias_flags(void **state) {
 
 static void test_reshape(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_RESHAPE, 2);
-  csm_tensor out, in[2] = {mk(CSM_F32, 2, DIMS(2, 3), iota20), mk(CSM_I32, 1, DIMS(2), I32(3, -1))};
+  csm_node n = csm_test_node(CSM_OP_RESHAPE, 2);
+  csm_tensor out, in[2] = {csm_test_tensor_f32(2, DIMS(2, 3), iota20),
+                           csm_test_tensor_i32(1, DIMS(2), I32(3, -1))};
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 2, DIMS(3, 2));
-  expect_f32(&out, iota20, 6);
+  csm_test_assert_shape(&out, 2, DIMS(3, 2));
+  csm_test_assert_tensor_close(&out, iota20, 6, 0, 0);
   csm_tensor_free(&out);
   /* int32 data, -1 first, to rank 3 */
-  in[0] = mk(CSM_I32, 1, DIMS(4), I32(7, 8, 9, 10));
-  in[1] = mk(CSM_I32, 1, DIMS(3), I32(-1, 1, 2));
+  in[0] = csm_test_tensor_i32(1, DIMS(4), I32(7, 8, 9, 10));
+  in[1] = csm_test_tensor_i32(1, DIMS(3), I32(-1, 1, 2));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(2, 1, 2));
-  expect_i32(&out, I32(7, 8, 9, 10), 4);
+  csm_test_assert_shape(&out, 3, DIMS(2, 1, 2));
+  csm_test_assert_tensor_i32(&out, I32(7, 8, 9, 10), 4);
   csm_tensor_free(&out);
   /* to a scalar */
-  in[0] = mk(CSM_F32, 2, DIMS(1, 1), F32(5));
-  in[1] = mk(CSM_I32, 1, DIMS(0), I32(0));
+  in[0] = csm_test_tensor_f32(2, DIMS(1, 1), F32(5));
+  in[1] = csm_test_tensor_i32(1, DIMS(0), I32(0));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 0, DIMS(0));
+  csm_test_assert_shape(&out, 0, DIMS(0));
   csm_tensor_free(&out);
 }
 
 static void test_reshape_errors(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_RESHAPE, 2);
-  csm_tensor out, in[2] = {mk(CSM_F32, 2, DIMS(2, 3), iota20), mk(CSM_I32, 1, DIMS(2), I32(4, 2))};
-  expect_error(&n, in, CSM_EINPUT, "cannot reshape");
-  in[1] = mk(CSM_I32, 1, DIMS(2), I32(4, -1));
-  expect_error(&n, in, CSM_EINPUT, "-1");
-  in[1] = mk(CSM_I32, 1, DIMS(2), I32(-1, -1));
-  expect_error(&n, in, CSM_EINPUT, "more than one -1");
-  in[1] = mk(CSM_I32, 1, DIMS(2), I32(0, -1));
-  expect_error(&n, in, CSM_EINPUT, "-1");
-  in[1] = mk(CSM_I32, 1, DIMS(2), I32(-2, -3));
-  expect_error(&n, in, CSM_EINPUT, "shape entry 0");
-  in[1] = mk(CSM_F32, 1, DIMS(2), F32(3, 2));
-  expect_error(&n, in, CSM_EINPUT, "int32");
-  in[1] = mk(CSM_I32, 2, DIMS(1, 2), I32(3, 2));
-  expect_error(&n, in, CSM_EINPUT, "vector");
+  csm_node n = csm_test_node(CSM_OP_RESHAPE, 2);
+  csm_tensor out, in[2] = {csm_test_tensor_f32(2, DIMS(2, 3), iota20),
+                           csm_test_tensor_i32(1, DIMS(2), I32(4, 2))};
+  csm_test_expect_error(&n, in, CSM_EINPUT, "cannot reshape");
+  in[1] = csm_test_tensor_i32(1, DIMS(2), I32(4, -1));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "-1");
+  in[1] = csm_test_tensor_i32(1, DIMS(2), I32(-1, -1));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "more than one -1");
+  in[1] = csm_test_tensor_i32(1, DIMS(2), I32(0, -1));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "-1");
+  in[1] = csm_test_tensor_i32(1, DIMS(2), I32(-2, -3));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "shape entry 0");
+  in[1] = csm_test_tensor_f32(1, DIMS(2), F32(3, 2));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "int32");
+  in[1] = csm_test_tensor_i32(2, DIMS(1, 2), I32(3, 2));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "vector");
   /* A shape that is not a constant at plan time. */
-  in[1] = mk(CSM_I32, 1, DIMS(2), NULL);
+  in[1] = csm_test_tensor_i32(1, DIMS(2), NULL);
   memset(&out, 0, sizeof out);
   assert_int_equal(csm_op_def_get(CSM_OP_RESHAPE)->infer(&n, in, &out), CSM_EUNSUPPORTED);
   assert_non_null(strstr(csm_last_error(), "constant"));
   n.n_in = 1;
-  expect_error(&n, in, CSM_EINPUT, "2 inputs");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "2 inputs");
 }
 
 static void test_squeeze(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_SQUEEZE, 1);
-  csm_tensor out, in[1] = {mk(CSM_F32, 4, DIMS(1, 3, 1, 2), iota20)};
+  csm_node n = csm_test_node(CSM_OP_SQUEEZE, 1);
+  csm_tensor out, in[1] = {csm_test_tensor_f32(4, DIMS(1, 3, 1, 2), iota20)};
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out)); /* all size-1 dims */
-  expect_shape(&out, 2, DIMS(3, 2));
-  expect_f32(&out, iota20, 6);
+  csm_test_assert_shape(&out, 2, DIMS(3, 2));
+  csm_test_assert_tensor_close(&out, iota20, 6, 0, 0);
   csm_tensor_free(&out);
   n.a.n_squeeze = 1;
   n.a.squeeze_dims[0] = 0;
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(3, 1, 2));
+  csm_test_assert_shape(&out, 3, DIMS(3, 1, 2));
   csm_tensor_free(&out);
   n.a.squeeze_dims[0] = -2;
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(1, 3, 2));
+  csm_test_assert_shape(&out, 3, DIMS(1, 3, 2));
   csm_tensor_free(&out);
   n.a.n_squeeze = 2;
   n.a.squeeze_dims[0] = 2;
   n.a.squeeze_dims[1] = -4;
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 2, DIMS(3, 2));
+  csm_test_assert_shape(&out, 2, DIMS(3, 2));
   csm_tensor_free(&out);
   n.a.n_squeeze = 1;
   n.a.squeeze_dims[0] = 1;
-  expect_error(&n, in, CSM_EINPUT, "size 3");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "size 3");
   n.a.squeeze_dims[0] = 4;
-  expect_error(&n, in, CSM_EINPUT, "out of range");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "out of range");
   n.a.squeeze_dims[0] = -5;
-  expect_error(&n, in, CSM_EINPUT, "out of range");
+  csm_test_expect_error(&n, in, CSM_EINPUT, "out of range");
 }
 
 static void test_expand_dims(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_EXPAND_DIMS, 2);
-  csm_tensor out, in[2] = {mk(CSM_F32, 2, DIMS(2, 3), iota20), mk(CSM_I32, 0, DIMS(0), I32(-1))};
+  csm_node n = csm_test_node(CSM_OP_EXPAND_DIMS, 2);
+  csm_tensor out, in[2] = {csm_test_tensor_f32(2, DIMS(2, 3), iota20),
+                           csm_test_tensor_i32(0, DIMS(0), I32(-1))};
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(2, 3, 1));
-  expect_f32(&out, iota20, 6);
+  csm_test_assert_shape(&out, 3, DIMS(2, 3, 1));
+  csm_test_assert_tensor_close(&out, iota20, 6, 0, 0);
   csm_tensor_free(&out);
-  in[1] = mk(CSM_I32, 0, DIMS(0), I32(-3));
+  in[1] = csm_test_tensor_i32(0, DIMS(0), I32(-3));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(1, 2, 3));
+  csm_test_assert_shape(&out, 3, DIMS(1, 2, 3));
   csm_tensor_free(&out);
-  in[1] = mk(CSM_I32, 1, DIMS(1), I32(1));
+  in[1] = csm_test_tensor_i32(1, DIMS(1), I32(1));
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 3, DIMS(2, 1, 3));
+  csm_test_assert_shape(&out, 3, DIMS(2, 1, 3));
   csm_tensor_free(&out);
-  in[1] = mk(CSM_I32, 0, DIMS(0), I32(3));
-  expect_error(&n, in, CSM_EINPUT, "axis 3 out of range");
-  in[1] = mk(CSM_I32, 0, DIMS(0), I32(-4));
-  expect_error(&n, in, CSM_EINPUT, "axis -4 out of range");
-  in[1] = mk(CSM_I32, 1, DIMS(2), I32(0, 1));
-  expect_error(&n, in, CSM_EINPUT, "at most 1");
+  in[1] = csm_test_tensor_i32(0, DIMS(0), I32(3));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "axis 3 out of range");
+  in[1] = csm_test_tensor_i32(0, DIMS(0), I32(-4));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "axis -4 out of range");
+  in[1] = csm_test_tensor_i32(1, DIMS(2), I32(0, 1));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "at most 1");
 }
 
 static void test_identity_and_shape(void **state) {
   (void)state;
-  csm_node n = mknode(CSM_OP_IDENTITY, 1);
-  csm_tensor out, in[1] = {mk(CSM_I32, 1, DIMS(3), I32(4, 5, 6))};
+  csm_node n = csm_test_node(CSM_OP_IDENTITY, 1);
+  csm_tensor out, in[1] = {csm_test_tensor_i32(1, DIMS(3), I32(4, 5, 6))};
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 1, DIMS(3));
-  expect_i32(&out, I32(4, 5, 6), 3);
+  csm_test_assert_shape(&out, 1, DIMS(3));
+  csm_test_assert_tensor_i32(&out, I32(4, 5, 6), 3);
   csm_tensor_free(&out);
-  n = mknode(CSM_OP_SHAPE, 1);
-  in[0] = mk(CSM_F32, 4, DIMS(2, 5, 1, 3), iota20);
+  n = csm_test_node(CSM_OP_SHAPE, 1);
+  in[0] = csm_test_tensor_f32(4, DIMS(2, 5, 1, 3), iota20);
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 1, DIMS(4));
-  expect_i32(&out, I32(2, 5, 1, 3), 4);
+  csm_test_assert_shape(&out, 1, DIMS(4));
+  csm_test_assert_tensor_i32(&out, I32(2, 5, 1, 3), 4);
   csm_tensor_free(&out);
-  in[0] = mk(CSM_F32, 0, DIMS(0), iota20); /* a scalar has an empty shape */
+  in[0] = csm_test_tensor_f32(0, DIMS(0), iota20); /* a scalar has an empty shape */
   CSM_ASSERT_OK(csm_test_run_op(&n, in, &out));
-  expect_shape(&out, 1, DIMS(0));
+  csm_test_assert_shape(&out, 1, DIMS(0));
   csm_tensor_free(&out);
   assert_true(csm_op_def_get(CSM_OP_SHAPE)->flops(&n, in, &out) == 0.0);
 }
@@ -215,9 +162,9 @@ typedef struct slice_case {
 
 static csm_status run_slice(csm_tensor x, int k, const int32_t *b, const int32_t *e,
                             const int32_t *s, slice_case m, csm_tensor *out) {
-  csm_node n = mknode(CSM_OP_STRIDED_SLICE, 4);
-  csm_tensor in[4] = {x, mk(CSM_I32, 1, DIMS(k), b), mk(CSM_I32, 1, DIMS(k), e),
-                      mk(CSM_I32, 1, DIMS(k), s)};
+  csm_node n = csm_test_node(CSM_OP_STRIDED_SLICE, 4);
+  csm_tensor in[4] = {x, csm_test_tensor_i32(1, DIMS(k), b), csm_test_tensor_i32(1, DIMS(k), e),
+                      csm_test_tensor_i32(1, DIMS(k), s)};
   n.a.begin_mask = m.begin_mask;
   n.a.end_mask = m.end_mask;
   n.a.ellipsis_mask = m.ellipsis_mask;
@@ -231,125 +178,125 @@ static void test_slice_face_model_patterns(void **state) {
   (void)state;
   csm_tensor out;
   /* shape[0] of an NHWC shape vector -> scalar N */
-  csm_tensor shp = mk(CSM_I32, 1, DIMS(4), I32(2, 224, 224, 3));
+  csm_tensor shp = csm_test_tensor_i32(1, DIMS(4), I32(2, 224, 224, 3));
   CSM_ASSERT_OK(
       run_slice(shp, 1, I32(0), I32(1), I32(1), (slice_case){.shrink_axis_mask = 1}, &out));
-  expect_shape(&out, 0, DIMS(0));
-  expect_i32(&out, I32(2), 1);
+  csm_test_assert_shape(&out, 0, DIMS(0));
+  csm_test_assert_tensor_i32(&out, I32(2), 1);
   csm_tensor_free(&out);
   /* shape[1:3] -> [H, W] */
   CSM_ASSERT_OK(run_slice(shp, 1, I32(1), I32(3), I32(1), (slice_case){0}, &out));
-  expect_shape(&out, 1, DIMS(2));
-  expect_i32(&out, I32(224, 224), 2);
+  csm_test_assert_shape(&out, 1, DIMS(2));
+  csm_test_assert_tensor_i32(&out, I32(224, 224), 2);
   csm_tensor_free(&out);
   /* x[:, 2] on x[4,5] = 0..19 */
-  csm_tensor x = mk(CSM_F32, 2, DIMS(4, 5), iota20);
+  csm_tensor x = csm_test_tensor_f32(2, DIMS(4, 5), iota20);
   CSM_ASSERT_OK(run_slice(x, 2, I32(0, 2), I32(0, 3), I32(1, 1),
                           (slice_case){.begin_mask = 1, .end_mask = 1, .shrink_axis_mask = 2},
                           &out));
-  expect_shape(&out, 1, DIMS(4));
-  expect_f32(&out, F32(2, 7, 12, 17), 4);
+  csm_test_assert_shape(&out, 1, DIMS(4));
+  csm_test_assert_tensor_close(&out, F32(2, 7, 12, 17), 4, 0, 0);
   csm_tensor_free(&out);
   /* x[-1] -> last row, the case where end must be recreated as begin+1 */
   CSM_ASSERT_OK(
       run_slice(x, 1, I32(-1), I32(0), I32(1), (slice_case){.shrink_axis_mask = 1}, &out));
-  expect_shape(&out, 1, DIMS(5));
-  expect_f32(&out, F32(15, 16, 17, 18, 19), 5);
+  csm_test_assert_shape(&out, 1, DIMS(5));
+  csm_test_assert_tensor_close(&out, F32(15, 16, 17, 18, 19), 5, 0, 0);
   csm_tensor_free(&out);
 }
 
 static void test_slice_ranges(void **state) {
   (void)state;
-  csm_tensor out, x = mk(CSM_F32, 2, DIMS(4, 5), iota20);
-  csm_tensor v = mk(CSM_F32, 1, DIMS(10), iota20);
+  csm_tensor out, x = csm_test_tensor_f32(2, DIMS(4, 5), iota20);
+  csm_tensor v = csm_test_tensor_f32(1, DIMS(10), iota20);
   /* x[1:3, 1:4]: contiguous runs with an outer stride */
   CSM_ASSERT_OK(run_slice(x, 2, I32(1, 1), I32(3, 4), I32(1, 1), (slice_case){0}, &out));
-  expect_shape(&out, 2, DIMS(2, 3));
-  expect_f32(&out, F32(6, 7, 8, 11, 12, 13), 6);
+  csm_test_assert_shape(&out, 2, DIMS(2, 3));
+  csm_test_assert_tensor_close(&out, F32(6, 7, 8, 11, 12, 13), 6, 0, 0);
   csm_tensor_free(&out);
   /* x[:, ::2]: element-wise strided copy */
   CSM_ASSERT_OK(run_slice(x, 2, I32(0, 0), I32(0, 0), I32(1, 2),
                           (slice_case){.begin_mask = 3, .end_mask = 3}, &out));
-  expect_shape(&out, 2, DIMS(4, 3));
-  expect_f32(&out, F32(0, 2, 4, 5, 7, 9, 10, 12, 14, 15, 17, 19), 12);
+  csm_test_assert_shape(&out, 2, DIMS(4, 3));
+  csm_test_assert_tensor_close(&out, F32(0, 2, 4, 5, 7, 9, 10, 12, 14, 15, 17, 19), 12, 0, 0);
   csm_tensor_free(&out);
   /* v[-2:1:-3] = 8, 5, 2 */
   CSM_ASSERT_OK(run_slice(v, 1, I32(-2), I32(1), I32(-3), (slice_case){0}, &out));
-  expect_shape(&out, 1, DIMS(3));
-  expect_f32(&out, F32(8, 5, 2), 3);
+  csm_test_assert_shape(&out, 1, DIMS(3));
+  csm_test_assert_tensor_close(&out, F32(8, 5, 2), 3, 0, 0);
   csm_tensor_free(&out);
   /* x[::-1, 3:0:-2] */
   CSM_ASSERT_OK(run_slice(x, 2, I32(0, 3), I32(0, 0), I32(-1, -2),
                           (slice_case){.begin_mask = 1, .end_mask = 1}, &out));
-  expect_shape(&out, 2, DIMS(4, 2));
-  expect_f32(&out, F32(18, 16, 13, 11, 8, 6, 3, 1), 8);
+  csm_test_assert_shape(&out, 2, DIMS(4, 2));
+  csm_test_assert_tensor_close(&out, F32(18, 16, 13, 11, 8, 6, 3, 1), 8, 0, 0);
   csm_tensor_free(&out);
   /* v[::-1] */
   CSM_ASSERT_OK(
       run_slice(v, 1, I32(0), I32(0), I32(-1), (slice_case){.begin_mask = 1, .end_mask = 1}, &out));
-  expect_f32(&out, F32(9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 10);
+  csm_test_assert_tensor_close(&out, F32(9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 10, 0, 0);
   csm_tensor_free(&out);
   /* x[-3:-1, -2:] */
   CSM_ASSERT_OK(
       run_slice(x, 2, I32(-3, -2), I32(-1, 0), I32(1, 1), (slice_case){.end_mask = 2}, &out));
-  expect_shape(&out, 2, DIMS(2, 2));
-  expect_f32(&out, F32(8, 9, 13, 14), 4);
+  csm_test_assert_shape(&out, 2, DIMS(2, 2));
+  csm_test_assert_tensor_close(&out, F32(8, 9, 13, 14), 4, 0, 0);
   csm_tensor_free(&out);
   /* clamping: v[-100:100:4] = 0, 4, 8; v[100:-100:-4] = 9, 5, 1 */
   CSM_ASSERT_OK(run_slice(v, 1, I32(-100), I32(100), I32(4), (slice_case){0}, &out));
-  expect_f32(&out, F32(0, 4, 8), 3);
+  csm_test_assert_tensor_close(&out, F32(0, 4, 8), 3, 0, 0);
   csm_tensor_free(&out);
   CSM_ASSERT_OK(run_slice(v, 1, I32(100), I32(-100), I32(-4), (slice_case){0}, &out));
-  expect_f32(&out, F32(9, 5, 1), 3);
+  csm_test_assert_tensor_close(&out, F32(9, 5, 1), 3, 0, 0);
   csm_tensor_free(&out);
   /* empty: v[5:2] */
   CSM_ASSERT_OK(run_slice(v, 1, I32(5), I32(2), I32(1), (slice_case){0}, &out));
-  expect_shape(&out, 1, DIMS(0));
+  csm_test_assert_shape(&out, 1, DIMS(0));
   csm_tensor_free(&out);
 }
 
 static void test_slice_ellipsis_new_axis(void **state) {
   (void)state;
-  csm_tensor out, x = mk(CSM_F32, 3, DIMS(2, 3, 4), iota24);
-  csm_tensor y = mk(CSM_F32, 2, DIMS(2, 3), iota24);
+  csm_tensor out, x = csm_test_tensor_f32(3, DIMS(2, 3, 4), iota24);
+  csm_tensor y = csm_test_tensor_f32(2, DIMS(2, 3), iota24);
   /* x[..., 1] */
   CSM_ASSERT_OK(run_slice(x, 2, I32(0, 1), I32(0, 2), I32(1, 1),
                           (slice_case){.ellipsis_mask = 1, .shrink_axis_mask = 2}, &out));
-  expect_shape(&out, 2, DIMS(2, 3));
-  expect_f32(&out, F32(1, 5, 9, 13, 17, 21), 6);
+  csm_test_assert_shape(&out, 2, DIMS(2, 3));
+  csm_test_assert_tensor_close(&out, F32(1, 5, 9, 13, 17, 21), 6, 0, 0);
   csm_tensor_free(&out);
   /* x[1, ..., 2:] */
   CSM_ASSERT_OK(run_slice(x, 3, I32(1, 0, 2), I32(2, 0, 4), I32(1, 1, 1),
                           (slice_case){.ellipsis_mask = 2, .shrink_axis_mask = 1}, &out));
-  expect_shape(&out, 2, DIMS(3, 2));
-  expect_f32(&out, F32(14, 15, 18, 19, 22, 23), 6);
+  csm_test_assert_shape(&out, 2, DIMS(3, 2));
+  csm_test_assert_tensor_close(&out, F32(14, 15, 18, 19, 22, 23), 6, 0, 0);
   csm_tensor_free(&out);
   /* y[:, newaxis, 1:] */
   CSM_ASSERT_OK(run_slice(y, 3, I32(0, 0, 1), I32(0, 0, 3), I32(1, 1, 1),
                           (slice_case){.begin_mask = 1, .end_mask = 1, .new_axis_mask = 2}, &out));
-  expect_shape(&out, 3, DIMS(2, 1, 2));
-  expect_f32(&out, F32(1, 2, 4, 5), 4);
+  csm_test_assert_shape(&out, 3, DIMS(2, 1, 2));
+  csm_test_assert_tensor_close(&out, F32(1, 2, 4, 5), 4, 0, 0);
   csm_tensor_free(&out);
   /* y[..., newaxis] and y[newaxis] */
   CSM_ASSERT_OK(run_slice(y, 2, I32(0, 0), I32(0, 0), I32(1, 1),
                           (slice_case){.ellipsis_mask = 1, .new_axis_mask = 2}, &out));
-  expect_shape(&out, 3, DIMS(2, 3, 1));
-  expect_f32(&out, iota24, 6);
+  csm_test_assert_shape(&out, 3, DIMS(2, 3, 1));
+  csm_test_assert_tensor_close(&out, iota24, 6, 0, 0);
   csm_tensor_free(&out);
   CSM_ASSERT_OK(run_slice(y, 1, I32(0), I32(0), I32(1), (slice_case){.new_axis_mask = 1}, &out));
-  expect_shape(&out, 3, DIMS(1, 2, 3));
+  csm_test_assert_shape(&out, 3, DIMS(1, 2, 3));
   csm_tensor_free(&out);
   /* an empty spec takes everything */
   CSM_ASSERT_OK(run_slice(y, 0, I32(0), I32(0), I32(0), (slice_case){0}, &out));
-  expect_shape(&out, 2, DIMS(2, 3));
-  expect_f32(&out, iota24, 6);
+  csm_test_assert_shape(&out, 2, DIMS(2, 3));
+  csm_test_assert_tensor_close(&out, iota24, 6, 0, 0);
   csm_tensor_free(&out);
 }
 
 static void test_slice_errors(void **state) {
   (void)state;
-  csm_tensor out, x = mk(CSM_F32, 2, DIMS(4, 5), iota20);
-  csm_node n = mknode(CSM_OP_STRIDED_SLICE, 4);
+  csm_tensor out, x = csm_test_tensor_f32(2, DIMS(4, 5), iota20);
+  csm_node n = csm_test_node(CSM_OP_STRIDED_SLICE, 4);
   assert_int_equal(run_slice(x, 2, I32(0, 0), I32(1, 1), I32(1, 0), (slice_case){0}, &out),
                    CSM_EINPUT);
   assert_non_null(strstr(csm_last_error(), "strides[1] is zero"));
@@ -371,17 +318,18 @@ static void test_slice_errors(void **state) {
   assert_int_equal(run_slice(x, 3, I32(0, 0, 0), I32(1, 1, 1), I32(1, 1, 1), (slice_case){0}, &out),
                    CSM_EINPUT);
   assert_non_null(strstr(csm_last_error(), "more than the 2 input dims"));
-  assert_int_equal(
-      run_slice(mk(CSM_F32, 0, DIMS(0), iota20), 1, I32(0), I32(1), I32(1), (slice_case){0}, &out),
-      CSM_EINPUT);
+  assert_int_equal(run_slice(csm_test_tensor_f32(0, DIMS(0), iota20), 1, I32(0), I32(1), I32(1),
+                             (slice_case){0}, &out),
+                   CSM_EINPUT);
   assert_non_null(strstr(csm_last_error(), "scalar"));
   /* begin/end/strides of different lengths, wrong dtype, not constant */
-  csm_tensor in[4] = {x, mk(CSM_I32, 1, DIMS(2), I32(0, 0)), mk(CSM_I32, 1, DIMS(1), I32(1)),
-                      mk(CSM_I32, 1, DIMS(2), I32(1, 1))};
-  expect_error(&n, in, CSM_EINPUT, "entries");
-  in[2] = mk(CSM_F32, 1, DIMS(2), F32(1, 1));
-  expect_error(&n, in, CSM_EINPUT, "int32");
-  in[2] = mk(CSM_I32, 1, DIMS(2), NULL);
+  csm_tensor in[4] = {x, csm_test_tensor_i32(1, DIMS(2), I32(0, 0)),
+                      csm_test_tensor_i32(1, DIMS(1), I32(1)),
+                      csm_test_tensor_i32(1, DIMS(2), I32(1, 1))};
+  csm_test_expect_error(&n, in, CSM_EINPUT, "entries");
+  in[2] = csm_test_tensor_f32(1, DIMS(2), F32(1, 1));
+  csm_test_expect_error(&n, in, CSM_EINPUT, "int32");
+  in[2] = csm_test_tensor_i32(1, DIMS(2), NULL);
   memset(&out, 0, sizeof out);
   assert_int_equal(csm_op_def_get(CSM_OP_STRIDED_SLICE)->infer(&n, in, &out), CSM_EUNSUPPORTED);
   assert_non_null(strstr(csm_last_error(), "end must be a constant"));

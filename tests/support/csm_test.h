@@ -1,4 +1,5 @@
-/* Helpers shared by the C tests: paths from the environment, skipping. */
+/* Helpers shared by the C tests: paths from the environment, skipping, and
+ * building, running and checking single ops. */
 #ifndef CSM_TEST_H
 #define CSM_TEST_H
 
@@ -31,4 +32,33 @@ void csm_test_fill_uniform(float *x, size_t n, uint32_t seed, float lo, float hi
  * All inputs must have data. */
 struct csm_node;
 csm_status csm_test_run_op(const struct csm_node *node, const csm_tensor *in, csm_tensor *out);
+
+/* ---- op tests (callers include "nn/ops/op.h" for struct csm_node) ---- */
+
+/* A non-owning tensor over test data. */
+csm_tensor csm_test_tensor(csm_dtype dtype, int rank, const int64_t *dims, const void *data);
+csm_tensor csm_test_tensor_f32(int rank, const int64_t *dims, const float *data);
+csm_tensor csm_test_tensor_i32(int rank, const int64_t *dims, const int32_t *data);
+/* A node of kind `op` (a csm_op_kind) with default attributes reading inputs
+ * 0 .. n_in - 1 (n_in <= 16). */
+struct csm_node csm_test_node(int op, int n_in);
+
+/* Names the case in the failure messages of the checks below ("" for none). */
+extern const char *csm_test_context;
+/* Fails unless t has this shape. */
+void csm_test_assert_shape(const csm_tensor *t, int rank, const int64_t *dims);
+/* Fails unless got[i] matches want[i] for i < n: equal, both NaN, or, for a
+ * finite want, |got - want| <= abs_tol + rel_tol * |want|. An infinite want
+ * must be matched exactly; tolerances 0 ask for exact values. */
+void csm_test_assert_close(const float *got, const float *want, size_t n, float abs_tol,
+                           float rel_tol);
+/* Fails unless t is float32 with n elements that match want as above. */
+void csm_test_assert_tensor_close(const csm_tensor *t, const float *want, size_t n, float abs_tol,
+                                  float rel_tol);
+/* Fails unless t is int32 with exactly the n values of want. */
+void csm_test_assert_tensor_i32(const csm_tensor *t, const int32_t *want, size_t n);
+/* Runs the op and fails unless it returns `status` with a one-line message
+ * containing `needle`. */
+void csm_test_expect_error(const struct csm_node *node, const csm_tensor *in, csm_status status,
+                           const char *needle);
 #endif

@@ -8,14 +8,14 @@
  * loops, safe when the executor writes the output over the input.
  *
  * libm's exp and tanh do not vectorize (without -ffast-math), so exp, sigmoid
- * and tanh use the double-precision kernels below. Their error is far below
- * float resolution: checked over all 2^32 float inputs, the float32 results
- * equal (float)exp(x), (float)(1/(1+exp(-x))) and (float)tanh(x) from glibc
- * bit for bit. */
+ * and tanh use double-precision kernels: csm_vexp (vmath.h, shared with
+ * softmax.c) and vtanh below. Their error is far below float resolution:
+ * checked over all 2^32 float inputs, the float32 results equal (float)exp(x),
+ * (float)(1/(1+exp(-x))) and (float)tanh(x) from glibc bit for bit. */
 #include "op.h"
+#include "vmath.h"
 
 #include <math.h>
-#include <string.h>
 
 #define PAR_MIN ((size_t)1 << 15)
 #define CHUNK ((size_t)8192)
@@ -42,51 +42,6 @@ typedef void (*unary_fn)(size_t n, const float *x, float *o, float alpha);
     }                                                                                              \
   }
 
-/* c ? a : b through bit masks: a plain conditional on a clamped value gets
- * jump-threaded into branches, and then the loop no longer vectorizes. */
-static inline double dsel(int c, double a, double b) {
-  uint64_t ab, bb, m = (uint64_t)0 - (uint64_t)(c != 0);
-  memcpy(&ab, &a, 8);
-  memcpy(&bb, &b, 8);
-  ab = (ab & m) | (bb & ~m);
-  memcpy(&a, &ab, 8);
-  return a;
-}
-
-/* exp in double: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite, two-part ln2),
- * e^r by its degree-13 Taylor polynomial (truncation < 1e-17), 2^n built from
- * bits. The clamp keeps 2^n a normal double; beyond it every float result is
- * already 0 or inf. NaN passes through. */
-static inline double vexp(double x) {
-  const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-  const double shift = 0x1.8p52; /* adding it rounds to an integer */
-  x = dsel(x < -708.0, -708.0, x);
-  x = dsel(x > 709.0, 709.0, x);
-  double t = x * 1.4426950408889634074 + shift;
-  double n = t - shift;
-  double r = (x - n * ln2_hi) - n * ln2_lo;
-  double p = 1.0 / 6227020800.0;
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  uint64_t tb, sb;
-  double s;
-  memcpy(&tb, &t, 8);
-  sb = (tb - 0x4338000000000000ull + 1023u) << 52; /* low bits of t hold n */
-  memcpy(&s, &sb, 8);
-  return p * s;
-}
-
 /* tanh(x) = e/(e+2) with e = expm1(2|x|): near 0 expm1 comes from its own
  * series (no 1 + ... cancellation), elsewhere 1 - 2/(exp(2|x|)+1) loses at
  * most a few bits. The sign is copied back so tanh(-0) = -0. */
@@ -108,8 +63,8 @@ static inline double vtanh(double x) {
   p = p * y + 1.0;
   double em = y * p;
   double small = em / (em + 2.0);
-  double big = 1.0 - 2.0 / (vexp(y) + 1.0);
-  return copysign(dsel(y < 0.34657359027997264, small, big), x);
+  double big = 1.0 - 2.0 / (csm_vexp(y) + 1.0);
+  return copysign(csm_dsel(y < 0.34657359027997264, small, big), x);
 }
 
 /* v != v is true for NaN only; Math.max(0, NaN) is NaN. */
@@ -123,9 +78,9 @@ PLAIN_KERNEL(sqrt_k, sqrtf(v))
 /* 1/sqrt in double, as TF.js. */
 PLAIN_KERNEL(rsqrt_k, (float)(1.0 / sqrt((double)v)))
 SIMD_KERNEL(neg_k, -v)
-SIMD_KERNEL(sigmoid_k, (float)(1.0 / (1.0 + vexp(-(double)v))))
+SIMD_KERNEL(sigmoid_k, (float)(1.0 / (1.0 + csm_vexp(-(double)v))))
 SIMD_KERNEL(tanh_k, (float)vtanh((double)v))
-SIMD_KERNEL(exp_k, (float)vexp((double)v))
+SIMD_KERNEL(exp_k, (float)csm_vexp((double)v))
 
 static unary_fn pick(csm_op_kind op) {
   switch (op) {
