@@ -17,8 +17,12 @@ typedef struct csm_image {
 /* Largest image accepted (pixels); larger files are rejected, not decoded. */
 #define CSM_IMAGE_MAX_PIXELS 100000000LL
 
-/* Decodes a JPEG or PNG file (gray, RGB or RGBA; returned as RGB). Corrupt,
- * truncated, empty or oversized files are errors naming the file. */
+/* Decodes a JPEG or PNG file (gray, RGB or RGBA; returned as RGB). A JPEG's
+ * EXIF orientation (1-8) is applied, so the pixels are always upright (w and
+ * h swapped for the rotated orientations). Corrupt, truncated (JPEGs must
+ * reach their end-of-image marker), empty, zero-sized or oversized files are
+ * CSM_EINPUT (a missing or unreadable file CSM_EIO), with a one-line message
+ * naming the file; sizes are checked from the header, before decoding. */
 csm_status csm_image_load(const char *path, csm_image *out);
 void csm_image_free(csm_image *img);
 
@@ -37,6 +41,43 @@ csm_status csm_image_sample(const csm_image *img, const double box[4], int ow, i
  * for face models use this. */
 csm_status csm_image_warp_affine(const csm_image *img, const double m[6], int ow, int oh,
                                  int channels, float lo, float hi, float *dst);
+
+/* ---- Implemented by src/image/{encode,resize,draw}.c -------------------- */
+
+/* Writes img as an 8-bit RGB PNG, atomically: to "path.tmp.<pid>", then
+ * renamed over path, so path is never seen half-written. Write failures are
+ * CSM_EIO naming the file; the temporary file is removed. */
+csm_status csm_image_write_png(const char *path, const csm_image *img);
+
+/* A new image of size w x h (1 <= w*h <= CSM_IMAGE_MAX_PIXELS), each
+ * channel rounded to nearest. BILINEAR: half-pixel centres (output centre
+ * i+0.5 reads source x = (i+0.5)*src_w/w - 0.5), edge pixels repeated.
+ * AREA: on each shrinking axis an output pixel is the exact mean of the
+ * source span it covers, partly covered source pixels weighted by their
+ * coverage; enlarging axes fall back to bilinear. out is freed with
+ * csm_image_free. */
+typedef enum csm_resize_mode { CSM_RESIZE_BILINEAR, CSM_RESIZE_AREA } csm_resize_mode;
+csm_status csm_image_resize(const csm_image *img, int w, int h, csm_resize_mode mode,
+                            csm_image *out);
+
+/* Copies img (for drawing overlays on a copy); free with csm_image_free. */
+csm_status csm_image_copy(const csm_image *img, csm_image *out);
+
+/* Drawing for overlays: colour is 0xRRGGBB, coordinates in pixels with
+ * integer coordinates at pixel centres, clipped to the image. Non-finite
+ * coordinates draw nothing; huge ones draw only the visible part. Points
+ * are filled discs and lines are pixels within thickness/2 of the segment
+ * (at least one pixel wide; the pixels nearest the endpoints are always
+ * set); a box is its four edges as lines, interior untouched. */
+void csm_draw_point(csm_image *img, float x, float y, float radius, uint32_t rgb);
+void csm_draw_line(csm_image *img, float x0, float y0, float x1, float y1, float thickness,
+                   uint32_t rgb);
+void csm_draw_box(csm_image *img, float x, float y, float w, float h, float thickness,
+                  uint32_t rgb);
+/* Text in a built-in 5x7 bitmap font (ASCII 32..126; other bytes draw '?',
+ * '\n' starts a new line) in 6x8 cells scaled by scale (clamped to 1..64),
+ * top-left at x, y. */
+void csm_draw_text(csm_image *img, int x, int y, const char *text, int scale, uint32_t rgb);
 
 #ifdef __cplusplus
 }
