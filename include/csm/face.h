@@ -100,7 +100,7 @@ int csm_corr_to_canon(const csm_corr *c, double x, double y, double *u, double *
 /* canon_w x canon_h bytes: 1 where the canonical face is covered and visible. */
 const unsigned char *csm_corr_canon_visible(const csm_corr *c);
 
-/* ---- External alignments (src/face/prnet.c) ------------------------------ */
+/* ---- External alignments (src/face/matfile.c) ---------------------------- */
 
 /* Reads a float64 or float32 N x 3 matrix variable (PRNet `vertices`) from a
  * MATLAB v5 .mat file as float32 (malloc'ed). */

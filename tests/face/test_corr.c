@@ -1,0 +1,571 @@
+/* Dense correspondence: analytic maps on synthetic grids (affine exact,
+ * smooth warp within 0.5 px), round trips, back-facing and occluded
+ * triangles, hostile meshes; then the real PRNet meshes against the frontal
+ * face (skipped without ../shared/data). */
+#include "csm_test.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static uint32_t g_rng = 2463534242u;
+static double rnd(double lo, double hi) {
+  g_rng ^= g_rng << 13, g_rng ^= g_rng >> 17, g_rng ^= g_rng << 5;
+  return lo + (hi - lo) * (g_rng >> 8) / 16777216.0;
+}
+
+/* An nx x ny grid of canonical vertices from (x0, y0) with `step`, two
+ * triangles per cell. */
+typedef struct grid {
+  int nv, nt;
+  float *can, *img;
+  int32_t *tri;
+} grid;
+
+static grid make_grid(int nx, int ny, double x0, double y0, double step) {
+  grid g = {nx * ny, 2 * (nx - 1) * (ny - 1), NULL, NULL, NULL};
+  g.can = malloc(sizeof(float) * 2 * g.nv);
+  g.img = calloc((size_t)g.nv * 3, sizeof(float));
+  g.tri = malloc(sizeof(int32_t) * 3 * g.nt);
+  for (int j = 0; j < ny; j++)
+    for (int i = 0; i < nx; i++) {
+      g.can[(j * nx + i) * 2] = (float)(x0 + i * step);
+      g.can[(j * nx + i) * 2 + 1] = (float)(y0 + j * step);
+    }
+  int k = 0;
+  for (int j = 0; j + 1 < ny; j++)
+    for (int i = 0; i + 1 < nx; i++) {
+      int a = j * nx + i, b = a + 1, c = a + nx, d = c + 1;
+      int32_t t[6] = {a, b, d, a, d, c};
+      memcpy(g.tri + 6 * k++, t, sizeof t);
+    }
+  return g;
+}
+
+static void free_grid(grid *g) {
+  free(g->can);
+  free(g->img);
+  free(g->tri);
+}
+
+static csm_corr *build(const grid *g, int cw, int ch, int iw, int ih) {
+  csm_corr_mesh m = {g->nv, g->img, g->can, g->nt, g->tri, cw, ch, iw, ih};
+  csm_corr *c = NULL;
+  CSM_ASSERT_OK(csm_corr_create(&m, &c));
+  return c;
+}
+
+static void affine(double u, double v, double *x, double *y) {
+  *x = 30 + 1.7 * u + 0.4 * v;
+  *y = 20 - 0.3 * u + 2.1 * v;
+}
+
+static void test_affine(void **state) {
+  (void)state;
+  grid g = make_grid(9, 9, 4, 4, 7); /* canonical [4, 60] */
+  for (int i = 0; i < g.nv; i++) {
+    double x, y;
+    affine(g.can[2 * i], g.can[2 * i + 1], &x, &y);
+    g.img[3 * i] = (float)x, g.img[3 * i + 1] = (float)y, g.img[3 * i + 2] = 5;
+  }
+  csm_corr *c = build(&g, 64, 64, 200, 200);
+  double worst = 0;
+  for (int k = 0; k < 5000; k++) {
+    double u = rnd(4.01, 59.99), v = rnd(4.01, 59.99), x, y, ex, ey, bu, bv;
+    assert_true(csm_corr_to_image(c, u, v, &x, &y));
+    affine(u, v, &ex, &ey);
+    worst = fmax(worst, fmax(fabs(x - ex), fabs(y - ey)));
+    assert_true(csm_corr_to_canon(c, x, y, &bu, &bv));
+    assert_true(fabs(bu - u) < 1e-6 && fabs(bv - v) < 1e-6);
+  }
+  assert_true(worst < 1e-4); /* float vertices: exact up to their rounding */
+  const unsigned char *vis = csm_corr_canon_visible(c);
+  for (int y = 0; y < 64; y++)
+    for (int x = 0; x < 64; x++) {
+      int in = x + 0.5 >= 4 && x + 0.5 <= 60 && y + 0.5 >= 4 && y + 0.5 <= 60;
+      assert_int_equal(vis[y * 64 + x], in);
+    }
+  double x, y;
+  assert_false(csm_corr_to_image(c, 2, 2, &x, &y));   /* outside the face */
+  assert_false(csm_corr_to_image(c, -5, 30, &x, &y)); /* outside the raster */
+  assert_false(csm_corr_to_canon(c, 5, 5, &x, &y));
+  print_message("affine: max |to_image - analytic| = %.2g px\n", worst);
+  csm_corr_free(c);
+  free_grid(&g);
+}
+
+static void warp(double u, double v, double *x, double *y) {
+  *x = 20 + 2.5 * u + 3 * sin(v / 20);
+  *y = 15 + 2.5 * v + 3 * sin(u / 25) + 0.004 * u * u;
+}
+
+static void test_warp_roundtrip(void **state) {
+  (void)state;
+  grid g = make_grid(17, 17, 0, 0, 8); /* canonical [0, 128] */
+  for (int i = 0; i < g.nv; i++) {
+    double x, y;
+    warp(g.can[2 * i], g.can[2 * i + 1], &x, &y);
+    g.img[3 * i] = (float)x, g.img[3 * i + 1] = (float)y, g.img[3 * i + 2] = 0;
+  }
+  csm_corr *c = build(&g, 128, 128, 400, 420);
+  double worst = 0, worst_rt = 0;
+  int n_rt = 0;
+  for (int k = 0; k < 5000; k++) {
+    double u = rnd(0.01, 127.99), v = rnd(0.01, 127.99), x, y, ex, ey;
+    assert_true(csm_corr_to_image(c, u, v, &x, &y));
+    warp(u, v, &ex, &ey);
+    worst = fmax(worst, hypot(x - ex, y - ey));
+  }
+  for (int k = 0; k < 20000; k++) {
+    double x = rnd(0, 400), y = rnd(0, 420), u, v, bx, by;
+    if (!csm_corr_to_canon(c, x, y, &u, &v)) continue;
+    assert_true(csm_corr_to_image(c, u, v, &bx, &by));
+    worst_rt = fmax(worst_rt, hypot(bx - x, by - y));
+    n_rt++;
+  }
+  print_message(
+      "warp: max |to_image - analytic| = %.3f px; round trip over %d points: max %.2g px\n", worst,
+      n_rt, worst_rt);
+  assert_true(worst < 0.5);
+  assert_true(worst_rt < 0.5);
+  assert_true(n_rt > 5000);
+  csm_corr_free(c);
+  free_grid(&g);
+}
+
+/* A spherical cap seen from the front, turned by `deg` about the vertical
+ * axis. Returns the turned outward normal's z per vertex in nz (negative =
+ * facing the camera, since larger z is farther). */
+static grid make_cap(double deg, double R) {
+  grid g = make_grid(41, 41, 0, 0, 3.2); /* canonical [0, 128] */
+  double a = deg * M_PI / 180;
+  for (int i = 0; i < g.nv; i++) {
+    double X = (g.can[2 * i] - 64) / R, Y = (g.can[2 * i + 1] - 64) / R;
+    double Z = -sqrt(fmax(0, 1 - X * X - Y * Y)); /* front cap: nearer than the centre */
+    double Xr = X * cos(a) + Z * sin(a), Zr = -X * sin(a) + Z * cos(a);
+    g.img[3 * i] = (float)(100 + 80 * Xr), g.img[3 * i + 1] = (float)(100 + 80 * Y);
+    g.img[3 * i + 2] = (float)(80 * Zr);
+  }
+  return g;
+}
+
+static void test_turned(void **state) {
+  (void)state;
+  const double R = 64 * 1.5; /* the cap stays inside the hemisphere */
+  grid g = make_cap(60, R);
+  csm_corr *c = build(&g, 128, 128, 200, 200);
+  const unsigned char *vis = csm_corr_canon_visible(c);
+  int agree = 0, total = 0, near_vis = 0, near_n = 0, far_vis = 0, far_n = 0;
+  double a = 60 * M_PI / 180;
+  for (int y = 0; y < 128; y++)
+    for (int x = 0; x < 128; x++) {
+      double X = (x + 0.5 - 64) / R, Y = (y + 0.5 - 64) / R;
+      double Z = -sqrt(1 - X * X - Y * Y), nz = -X * sin(a) + Z * cos(a);
+      if (fabs(nz) < 0.05) continue; /* the silhouette */
+      total++;
+      agree += vis[y * 128 + x] == (nz < 0);
+      if (X > 0.2) near_n++, near_vis += vis[y * 128 + x];
+      if (X < -0.6) far_n++, far_vis += vis[y * 128 + x];
+    }
+  print_message(
+      "turned 60 deg: visibility agrees with the normal on %.2f%% of %d pixels; near side "
+      "%d/%d visible, far side %d/%d\n",
+      100.0 * agree / total, total, near_vis, near_n, far_vis, far_n);
+  assert_true(agree > 0.99 * total);
+  assert_int_equal(near_vis, near_n);
+  assert_int_equal(far_vis, 0);
+  /* Round trip on the visible part. */
+  double worst = 0;
+  int n = 0;
+  for (int k = 0; k < 20000; k++) {
+    double x = rnd(0, 200), y = rnd(0, 200), u, v, bx, by;
+    if (!csm_corr_to_canon(c, x, y, &u, &v)) continue;
+    assert_true(csm_corr_to_image(c, u, v, &bx, &by));
+    worst = fmax(worst, hypot(bx - x, by - y));
+    n++;
+  }
+  assert_true(n > 1000 && worst < 0.5);
+  csm_corr_free(c);
+  free_grid(&g);
+}
+
+/* Two sheets that land on the same image region: the nearer hides the
+ * farther (both face the camera, so only the z-buffer can tell). */
+static void test_occlusion(void **state) {
+  (void)state;
+  grid g = make_grid(10, 5, 0, 0, 7); /* canonical x [0, 63], y [0, 28] */
+  for (int i = 0; i < g.nv; i++) {
+    double u = g.can[2 * i], v = g.can[2 * i + 1];
+    int right = u > 30;
+    g.img[3 * i] = (float)(50 + 2 * (right ? u - 35 : u));
+    g.img[3 * i + 1] = (float)(50 + 2 * v);
+    g.img[3 * i + 2] = right ? 10.0f : 0.0f;
+  }
+  /* Drop the cells bridging the two sheets (they would fold). */
+  int keep = 0;
+  for (int t = 0; t < g.nt; t++) {
+    int32_t *tr = g.tri + 3 * t;
+    int side = g.can[2 * tr[0]] > 30;
+    if ((g.can[2 * tr[1]] > 30) != side || (g.can[2 * tr[2]] > 30) != side) continue;
+    memmove(g.tri + 3 * keep++, tr, 3 * sizeof(int32_t));
+  }
+  g.nt = keep;
+  csm_corr *c = build(&g, 64, 32, 200, 200);
+  double x, y, u, v;
+  assert_true(csm_corr_to_image(c, 10.3, 10.7, &x, &y));  /* near sheet */
+  assert_false(csm_corr_to_image(c, 45.3, 10.7, &x, &y)); /* far sheet, same image place */
+  assert_true(csm_corr_to_canon(c, 50 + 2 * 10.3, 50 + 2 * 10.7, &u, &v));
+  assert_true(fabs(u - 10.3) < 1e-6 && fabs(v - 10.7) < 1e-6);
+  const unsigned char *vis = csm_corr_canon_visible(c);
+  assert_int_equal(vis[10 * 64 + 10], 1);
+  assert_int_equal(vis[10 * 64 + 45], 0);
+  csm_corr_free(c);
+  free_grid(&g);
+}
+
+static void test_flipped(void **state) {
+  (void)state;
+  static const float can[] = {10, 10, 50, 10, 10, 50, 50, 50};
+  /* Triangle 0 keeps its winding; triangle 1 is mirrored in the image. */
+  static const float img[] = {10, 10, 0, 50, 10, 0, 10, 50, 0, 50, 50, 0};
+  static const float img_m[] = {10, 10, 0, 50, 10, 0, 10, 50, 0, -30, 50, 0};
+  static const int32_t tri[] = {0, 1, 2, 1, 3, 2};
+  csm_corr_mesh m = {4, img, can, 2, tri, 64, 64, 64, 64};
+  csm_corr *c;
+  double x, y;
+  CSM_ASSERT_OK(csm_corr_create(&m, &c));
+  assert_true(csm_corr_to_image(c, 40, 40, &x, &y));
+  csm_corr_free(c);
+  m.image_xyz = img_m;
+  CSM_ASSERT_OK(csm_corr_create(&m, &c));
+  assert_true(csm_corr_to_image(c, 15, 15, &x, &y));
+  assert_false(csm_corr_to_image(c, 40, 40, &x, &y)); /* back-facing */
+  assert_int_equal(csm_corr_canon_visible(c)[40 * 64 + 40], 0);
+  assert_int_equal(csm_corr_canon_visible(c)[15 * 64 + 15], 1);
+  csm_corr_free(c);
+}
+
+static void test_hostile(void **state) {
+  (void)state;
+  static const float can[] = {10, 10, 50, 10, 10, 50, 50, 50};
+  float img[] = {10, 10, 0, 50, 10, 0, 10, 50, 0, 50, 50, 0};
+  int32_t tri[] = {0, 1, 2, 1, 3, 2, 0, 0, 1};
+  csm_corr_mesh m = {4, img, can, 3, tri, 64, 64, 64, 64};
+  csm_corr *c = NULL;
+  double x, y;
+  /* Degenerate triangle 2 is skipped. */
+  CSM_ASSERT_OK(csm_corr_create(&m, &c));
+  csm_corr_free(c);
+  /* NaN in vertex 3: the triangle using it is skipped, the other works. */
+  img[10] = NAN;
+  CSM_ASSERT_OK(csm_corr_create(&m, &c));
+  assert_true(csm_corr_to_image(c, 15, 15, &x, &y));
+  assert_false(csm_corr_to_image(c, 40, 40, &x, &y));
+  csm_corr_free(c);
+  img[10] = INFINITY;
+  img[9] = 1e30f;
+  CSM_ASSERT_OK(csm_corr_create(&m, &c));
+  csm_corr_free(c);
+  img[10] = 50;
+  img[9] = -1e30f; /* huge but finite: a huge triangle, clipped to the image */
+  CSM_ASSERT_OK(csm_corr_create(&m, &c));
+  csm_corr_free(c);
+  tri[4] = 4;
+  assert_int_equal(csm_corr_create(&m, &c), CSM_EINPUT);
+  assert_null(c);
+  tri[4] = -1;
+  assert_int_equal(csm_corr_create(&m, &c), CSM_EINPUT);
+  tri[4] = 3;
+  m.canon_w = 0;
+  assert_int_equal(csm_corr_create(&m, &c), CSM_EUSAGE);
+  m.canon_w = 64, m.n_triangles = 0;
+  assert_int_equal(csm_corr_create(&m, &c), CSM_EUSAGE);
+  assert_int_equal(csm_corr_create(NULL, &c), CSM_EUSAGE);
+  assert_false(csm_corr_to_image(NULL, 1, 1, &x, &y));
+  assert_null(csm_corr_canon_visible(NULL));
+  csm_corr_free(NULL);
+}
+
+/* ---- Real data ---------------------------------------------------------- */
+
+/* Bowyer-Watson Delaunay triangulation (O(n^2), fine for ~2000 points):
+ * t x 3 malloc'ed, counter-clockwise in y-down pixels... any consistent
+ * orientation works: the correspondence compares windings per triangle. */
+typedef struct dtri {
+  int v[3];
+  double cx, cy, r2;
+} dtri;
+
+static void circum(const double *px, const double *py, dtri *t) {
+  double ax = px[t->v[0]], ay = py[t->v[0]], bx = px[t->v[1]], by = py[t->v[1]];
+  double cx = px[t->v[2]], cy = py[t->v[2]];
+  double d = 2 * (ax * (by - cy) + bx * (cy - ay) + cx * (ay - by));
+  if (fabs(d) < 1e-300) d = 1e-300;
+  double a2 = ax * ax + ay * ay, b2 = bx * bx + by * by, c2 = cx * cx + cy * cy;
+  t->cx = (a2 * (by - cy) + b2 * (cy - ay) + c2 * (ay - by)) / d;
+  t->cy = (a2 * (cx - bx) + b2 * (ax - cx) + c2 * (bx - ax)) / d;
+  t->r2 = (ax - t->cx) * (ax - t->cx) + (ay - t->cy) * (ay - t->cy);
+}
+
+static int32_t *delaunay(const double *x, const double *y, int n, int *nt_out) {
+  double *px = malloc(sizeof(double) * (n + 3)), *py = malloc(sizeof(double) * (n + 3));
+  double mnx = 1e300, mxx = -1e300, mny = 1e300, mxy = -1e300;
+  for (int i = 0; i < n; i++) {
+    px[i] = x[i], py[i] = y[i];
+    mnx = fmin(mnx, x[i]), mxx = fmax(mxx, x[i]), mny = fmin(mny, y[i]), mxy = fmax(mxy, y[i]);
+  }
+  double d = fmax(mxx - mnx, mxy - mny) * 20, mx = (mnx + mxx) / 2, my = (mny + mxy) / 2;
+  px[n] = mx - d, py[n] = my - d, px[n + 1] = mx + d, py[n + 1] = my - d;
+  px[n + 2] = mx, py[n + 2] = my + d;
+  int cap = 4 * n + 16, nt = 1;
+  dtri *t = malloc(sizeof(dtri) * cap);
+  int(*edges)[2] = malloc(sizeof(int[2]) * cap);
+  t[0] = (dtri){{n, n + 1, n + 2}, 0, 0, 0};
+  circum(px, py, &t[0]);
+  for (int i = 0; i < n; i++) {
+    int ne = 0;
+    for (int k = 0; k < nt;) {
+      double dx = px[i] - t[k].cx, dy = py[i] - t[k].cy;
+      if (dx * dx + dy * dy < t[k].r2) {
+        for (int e = 0; e < 3; e++) {
+          int a = t[k].v[e], b = t[k].v[(e + 1) % 3], dup = -1;
+          for (int q = 0; q < ne && dup < 0; q++)
+            if ((edges[q][0] == b && edges[q][1] == a) || (edges[q][0] == a && edges[q][1] == b))
+              dup = q;
+          if (dup >= 0)
+            edges[dup][0] = edges[--ne][0], edges[dup][1] = edges[ne][1];
+          else
+            edges[ne][0] = a, edges[ne][1] = b, ne++;
+        }
+        t[k] = t[--nt];
+      } else {
+        k++;
+      }
+    }
+    for (int e = 0; e < ne; e++) {
+      assert_true(nt < cap);
+      t[nt] = (dtri){{edges[e][0], edges[e][1], i}, 0, 0, 0};
+      circum(px, py, &t[nt++]);
+    }
+  }
+  int32_t *out = malloc(sizeof(int32_t) * 3 * nt);
+  int m = 0;
+  for (int k = 0; k < nt; k++)
+    if (t[k].v[0] < n && t[k].v[1] < n && t[k].v[2] < n)
+      for (int e = 0; e < 3; e++)
+        out[3 * m + e] = t[k].v[e], m += e == 2;
+  free(t);
+  free(edges);
+  free(px);
+  free(py);
+  *nt_out = m;
+  return out;
+}
+
+static double tri_max_edge(const double *px, const double *py, const int32_t *t) {
+  double e = 0;
+  for (int k = 0; k < 3; k++)
+    e = fmax(e, hypot(px[t[k]] - px[t[(k + 1) % 3]], py[t[k]] - py[t[(k + 1) % 3]]));
+  return e;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Keeps triangles whose longest edge is at most `factor` x the median. */
+static int drop_long(const double *px, const double *py, int32_t *tri, int nt, double factor) {
+  double *e = malloc(sizeof(double) * nt);
+  for (int k = 0; k < nt; k++)
+    e[k] = tri_max_edge(px, py, tri + 3 * k);
+  qsort(e, nt, sizeof(double), cmp_double);
+  double lim = factor * e[nt / 2];
+  free(e);
+  int m = 0;
+  for (int k = 0; k < nt; k++)
+    if (tri_max_edge(px, py, tri + 3 * k) <= lim) memmove(tri + 3 * m++, tri + 3 * k, 12);
+  return m;
+}
+
+/* Canonical pixel centres inside some triangle (computed independently of
+ * the library, by brute force over each triangle's bounding box). */
+static int covered_pixels(const double *px, const double *py, const int32_t *tri, int nt, int w) {
+  unsigned char *m = calloc((size_t)w * w, 1);
+  int count = 0;
+  for (int k = 0; k < nt; k++) {
+    const int32_t *t = tri + 3 * k;
+    double ax = px[t[0]], ay = py[t[0]], bx = px[t[1]], by = py[t[1]], cx = px[t[2]], cy = py[t[2]];
+    double den = (by - cy) * (ax - cx) + (cx - bx) * (ay - cy);
+    if (fabs(den) < 1e-12) continue;
+    for (int y = (int)fmax(0, fmin(fmin(ay, by), cy) - 1); y < fmin(w, fmax(fmax(ay, by), cy) + 1);
+         y++)
+      for (int x = (int)fmax(0, fmin(fmin(ax, bx), cx) - 1);
+           x < fmin(w, fmax(fmax(ax, bx), cx) + 1); x++) {
+        double qx = x + 0.5, qy = y + 0.5;
+        double w0 = ((by - cy) * (qx - cx) + (cx - bx) * (qy - cy)) / den;
+        double w1 = ((cy - ay) * (qx - cx) + (ax - cx) * (qy - cy)) / den;
+        if (w0 >= -1e-9 && w1 >= -1e-9 && 1 - w0 - w1 >= -1e-9 && !m[y * w + x])
+          m[y * w + x] = 1, count++;
+      }
+  }
+  free(m);
+  return count;
+}
+
+static void test_real(void **state) {
+  (void)state;
+  char dir[512], p[1024];
+  snprintf(dir, sizeof dir, "%s/celeba-prnet", csm_test_env("CSM_SHARED_DATA", "../shared/data"));
+  snprintf(p, sizeof p, "%s/frontal_mesh.mat", dir);
+  struct stat st;
+  if (stat(p, &st) != 0) skip();
+  float *fv;
+  int nf, cols;
+  CSM_ASSERT_OK(csm_mat_read_matrix(p, "vertices", &fv, &nf, &cols));
+  assert_int_equal(nf, 43867);
+  /* The canonical face: frontal.jpg (619 px) scaled to 256 px; the reference
+   * takes every 20th vertex to match the image meshes row for row. */
+  const int CW = 256, n = (nf + 19) / 20;
+  const double s = CW / 619.0;
+  assert_int_equal(n, 2194);
+  float *can = malloc(sizeof(float) * 2 * n);
+  double *px = malloc(sizeof(double) * n), *py = malloc(sizeof(double) * n);
+  for (int i = 0; i < n; i++) {
+    px[i] = can[2 * i] = (float)(fv[3 * 20 * i] * s);
+    py[i] = can[2 * i + 1] = (float)(fv[3 * 20 * i + 1] * s);
+  }
+  int nt;
+  double t0 = csm_now();
+  int32_t *tri = delaunay(px, py, n, &nt);
+  double t_del = csm_now() - t0;
+  assert_non_null(tri);
+  /* Delaunay fills the convex hull: drop triangles bridging concave parts
+   * of the outline (much longer edges than the mesh spacing). */
+  nt = drop_long(px, py, tri, nt, 3.0);
+  int covered = covered_pixels(px, py, tri, nt, CW);
+  print_message("delaunay: %d triangles over %d frontal points in %.3f s; face covers %d px\n", nt,
+                n, t_del, covered);
+
+  snprintf(p, sizeof p, "%s/meshes", dir);
+  DIR *dd = opendir(p);
+  assert_non_null(dd);
+  double vmin = 1, vmax = 0, vsum = 0, tmax = 0;
+  int nmesh = 0;
+  for (struct dirent *de; (de = readdir(dd));) {
+    if (!strstr(de->d_name, "_mesh.mat")) continue;
+    snprintf(p, sizeof p, "%s/meshes/%s", dir, de->d_name);
+    float *mv;
+    int nm;
+    if (stat(p, &st) != 0) continue;
+    CSM_ASSERT_OK(csm_mat_read_matrix(p, "vertices", &mv, &nm, &cols));
+    assert_int_equal(nm, n);
+    /* PRNet's z grows toward the camera (the frontal nose tip has the
+     * largest z); csm's grows away from it. */
+    for (int i = 0; i < n; i++)
+      mv[3 * i + 2] = -mv[3 * i + 2];
+    csm_corr_mesh m = {n, mv, can, nt, tri, CW, CW, 178, 218};
+    csm_corr *c;
+    t0 = csm_now();
+    CSM_ASSERT_OK(csm_corr_create(&m, &c));
+    double t_create = csm_now() - t0;
+    const unsigned char *vis = csm_corr_canon_visible(c);
+    int visible = 0;
+    for (int i = 0; i < CW * CW; i++)
+      visible += vis[i];
+    double worst = 0, worst_c = 0;
+    int n_rt = 0, n_c = 0, bad_c = 0;
+    for (int q = 0; q < 20000; q++) {
+      double x = rnd(0, 178), y = rnd(0, 218), u, v, bx, by, bu, bv;
+      if (csm_corr_to_canon(c, x, y, &u, &v)) {
+        assert_true(csm_corr_to_image(c, u, v, &bx, &by));
+        worst = fmax(worst, hypot(bx - x, by - y));
+        n_rt++;
+      }
+      u = rnd(0, CW), v = rnd(0, CW);
+      if (csm_corr_to_image(c, u, v, &bx, &by)) {
+        n_c++;
+        if (!csm_corr_to_canon(c, bx, by, &bu, &bv) || hypot(bu - u, bv - v) > 0.5)
+          bad_c++;
+        else
+          worst_c = fmax(worst_c, hypot(bu - u, bv - v));
+      }
+    }
+    double frac = (double)visible / covered;
+    vmin = fmin(vmin, frac), vmax = fmax(vmax, frac), vsum += frac, tmax = fmax(tmax, t_create);
+    if (nmesh++ < 3)
+      print_message(
+          "%.6s: create %.1f ms; canonical face %d px, visible %.1f%%; image->canon->image "
+          "max %.2g px over %d points; canon->image->canon %d/%d within 0.5 px\n",
+          de->d_name, 1e3 * t_create, covered, 100.0 * visible / covered, worst, n_rt, n_c - bad_c,
+          n_c);
+    assert_true(worst < 0.5);
+    assert_true(n_rt > 1000);
+    assert_true(visible > 0.5 * covered);
+    assert_true(bad_c <= 0.01 * n_c);
+    csm_corr_free(c);
+    free(mv);
+  }
+  closedir(dd);
+  print_message(
+      "%d meshes: visible canonical face %.1f%% .. %.1f%% (mean %.1f%%); create <= %.1f ms\n",
+      nmesh, 100 * vmin, 100 * vmax, 100 * vsum / nmesh, 1e3 * tmax);
+  assert_true(nmesh > 0);
+  free(tri);
+  free(px);
+  free(py);
+  free(can);
+
+  /* Full resolution: the 86906 PRNet triangles on a 2000 px image. */
+  snprintf(p, sizeof p, "%s/frontal_mesh.mat", dir);
+  int32_t *ft;
+  int nft;
+  CSM_ASSERT_OK(csm_mat_read_triangles(p, "triangles", &ft, &nft));
+  float *big = malloc(sizeof(float) * 3 * nf), *fc = malloc(sizeof(float) * 2 * nf);
+  for (int i = 0; i < nf; i++) {
+    big[3 * i] = fv[3 * i] * 3.2f, big[3 * i + 1] = fv[3 * i + 1] * 3.2f;
+    big[3 * i + 2] = -fv[3 * i + 2] * 3.2f;
+    fc[2 * i] = (float)(fv[3 * i] * s), fc[2 * i + 1] = (float)(fv[3 * i + 1] * s);
+  }
+  csm_corr_mesh m = {nf, big, fc, nft, ft, CW, CW, 2000, 2000};
+  csm_corr *c;
+  t0 = csm_now();
+  CSM_ASSERT_OK(csm_corr_create(&m, &c));
+  double t_big = csm_now() - t0;
+  int visible = 0, mapped = 0;
+  double x, y;
+  for (int i = 0; i < CW * CW; i++) {
+    visible += csm_corr_canon_visible(c)[i];
+    mapped += csm_corr_to_image(c, i % CW + 0.5, i / CW + 0.5, &x, &y);
+  }
+  print_message("full frontal mesh (%d triangles) on 2000 x 2000: create %.0f ms, %d canonical px "
+                "visible\n",
+                nft, 1e3 * t_big, visible);
+  assert_int_equal(visible, mapped);
+  csm_corr_free(c);
+  free(big);
+  free(fc);
+  free(ft);
+  free(fv);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_affine),  cmocka_unit_test(test_warp_roundtrip),
+      cmocka_unit_test(test_turned),  cmocka_unit_test(test_occlusion),
+      cmocka_unit_test(test_flipped), cmocka_unit_test(test_hostile),
+      cmocka_unit_test(test_real),
+  };
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  char p[1024];
+  struct stat st;
+  snprintf(p, sizeof p, "%s/celeba-prnet", csm_test_env("CSM_SHARED_DATA", "../shared/data"));
+  if (!failed && stat(p, &st) != 0) {
+    fprintf(stderr, "../shared/data/celeba-prnet absent: real-mesh test skipped\n");
+    return CSM_TEST_SKIP;
+  }
+  return failed;
+}
