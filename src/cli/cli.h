@@ -11,6 +11,12 @@ enum { CSM_EXIT_OK = 0, CSM_EXIT_USAGE = 1, CSM_EXIT_INPUT = 2, CSM_EXIT_INTERNA
 
 int csm_cli_models(int argc, char **argv);
 int csm_cli_infer(int argc, char **argv);
+int csm_cli_detect(int argc, char **argv);
+int csm_cli_warp(int argc, char **argv);
+/* Hidden: regenerates data/canonical (docs/faces.md). */
+int csm_cli_canon_build(int argc, char **argv);
+int csm_cli_classify(int argc, char **argv);
+int csm_cli_tasks(int argc, char **argv);
 
 /* Prints "csm: <last error>" and returns the exit code for st. */
 int csm_cli_fail(csm_status st);

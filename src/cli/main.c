@@ -10,7 +10,11 @@ static void usage(FILE *fp) {
           "usage: csm [--threads N] <command> [options] [inputs...]\n\n"
           "commands:\n"
           "  models   list the installed models (input, outputs, parameters, FLOPs)\n"
-          "  infer    run a model on images or a .npy tensor\n\n"
+          "  infer    run a model on images or a .npy tensor\n"
+          "  detect   find faces, their 468-point meshes and head pose\n"
+          "  warp     faces frontalized onto the canonical face (correspondence check)\n"
+          "  classify gender, expression, age or race of every face\n"
+          "  tasks    list the classification tasks (the model zoo)\n\n"
           "'csm <command> --help' describes a command. Threads: --threads N or CSM_THREADS\n"
           "(default: all cores). Exit codes: 0 ok, 1 bad usage, 2 bad input, 3 internal.\n",
           CSM_VERSION);
@@ -51,6 +55,11 @@ int main(int argc, char **argv) {
   char **sub_argv = argv + i;
   if (!strcmp(cmd, "models")) return csm_cli_models(sub_argc, sub_argv);
   if (!strcmp(cmd, "infer")) return csm_cli_infer(sub_argc, sub_argv);
+  if (!strcmp(cmd, "detect")) return csm_cli_detect(sub_argc, sub_argv);
+  if (!strcmp(cmd, "warp")) return csm_cli_warp(sub_argc, sub_argv);
+  if (!strcmp(cmd, "canon-build")) return csm_cli_canon_build(sub_argc, sub_argv);
+  if (!strcmp(cmd, "classify")) return csm_cli_classify(sub_argc, sub_argv);
+  if (!strcmp(cmd, "tasks")) return csm_cli_tasks(sub_argc, sub_argv);
   fprintf(stderr, "csm: unknown command '%s' (see 'csm --help')\n", cmd);
   return CSM_EXIT_USAGE;
 }

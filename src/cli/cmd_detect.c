@@ -1,0 +1,246 @@
+/* csm detect: faces, meshes and head pose in images. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char *help =
+    "usage: csm detect IMAGE... [options]\n\n"
+    "Finds every face (BlazeFace), largest first, and fits the 468-point\n"
+    "FaceMesh and head pose to each.\n\n"
+    "  --json               {\"images\": [{\"path\", \"faces\": [{\"box\": [x, y, w, h],\n"
+    "                       \"score\", \"mesh\": [[x, y, z] x 468], \"pose\": {\"yaw\",\n"
+    "                       \"pitch\", \"roll\"}}]}]} on stdout (pixels, degrees)\n"
+    "  -o DIR               write an overlay DIR/<stem>_faces.png per image\n"
+    "  --no-mesh            detection only (boxes, keypoints, roll)\n"
+    "  --no-refine          one FaceMesh pass (no refits on the crop from the first mesh)\n"
+    "  --detector D         auto (default), front (close-ups) or back (group\n"
+    "                       photos); auto runs back, then front on a close-up\n"
+    "  --min-score S        detector score threshold in [0, 1) (default 0.5)\n"
+    "  --threads N          threads (default: all cores)\n";
+
+typedef struct detect_args {
+  const char **images;
+  int n_images, json, mesh;
+  const char *out_dir;
+  csm_detect_options opt;
+} detect_args;
+
+static int parse(int argc, char **argv, detect_args *a) {
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    int has_val = i + 1 < argc;
+    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+      fputs(help, stdout);
+      exit(CSM_EXIT_OK);
+    } else if (!strcmp(o, "--json")) {
+      a->json = 1;
+    } else if (!strcmp(o, "--no-mesh")) {
+      a->opt.mesh = 0;
+    } else if (!strcmp(o, "--no-refine")) {
+      a->opt.refine = 0;
+    } else if (!strcmp(o, "-o") && has_val) {
+      a->out_dir = argv[++i];
+    } else if (!strcmp(o, "--detector") && has_val) {
+      const char *v = argv[++i];
+      if (!strcmp(v, "auto")) {
+        a->opt.detector = CSM_DETECTOR_AUTO;
+      } else if (!strcmp(v, "front")) {
+        a->opt.detector = CSM_DETECTOR_FRONT;
+      } else if (!strcmp(v, "back")) {
+        a->opt.detector = CSM_DETECTOR_BACK;
+      } else {
+        return csm_cli_usage_error("detect", "--detector takes auto, front or back, not '%s'", v);
+      }
+    } else if (!strcmp(o, "--min-score") && has_val) {
+      double s;
+      if (csm_cli_parse_doubles(argv[++i], &s, 1) || !(s >= 0 && s < 1))
+        return csm_cli_usage_error("detect", "--min-score takes a number in [0, 1)");
+      a->opt.min_score = (float)s;
+    } else if (!strcmp(o, "--threads") && has_val) {
+      int t;
+      if (csm_cli_parse_int(argv[++i], &t))
+        return csm_cli_usage_error("detect", "--threads takes a positive integer");
+      csm_set_threads(t);
+    } else if (o[0] == '-' && o[1]) {
+      return csm_cli_usage_error("detect", "unknown option '%s' (or missing value)", o);
+    } else {
+      a->images[a->n_images++] = o;
+    }
+  }
+  if (!a->n_images) return csm_cli_usage_error("detect", "no images given");
+  return CSM_EXIT_OK;
+}
+
+/* DIR/<stem>_faces.png where stem is the file name without its extension. */
+static csm_status overlay_path(const char *dir, const char *image, char *buf, size_t len) {
+  const char *base = strrchr(image, '/');
+  base = base ? base + 1 : image;
+  const char *dot = strrchr(base, '.');
+  int stem = (int)(dot && dot != base ? (size_t)(dot - base) : strlen(base));
+  int n = snprintf(buf, len, "%s/%.*s_faces.png", dir, stem, base);
+  if (n < 0 || (size_t)n >= len) return csm_fail(CSM_EUSAGE, "%s: output path too long", image);
+  return CSM_OK;
+}
+
+static void draw_faces(csm_image *img, const csm_face *f, int n) {
+  /* Line widths and text scale follow the image size so that overlays of
+   * large photos stay legible. */
+  float unit = fmaxf(1.0f, (float)(img->w > img->h ? img->w : img->h) / 640.0f);
+  for (int i = 0; i < n; i++) {
+    if (f[i].has_mesh)
+      for (int p = 0; p < CSM_MESH_POINTS; p++)
+        csm_draw_point(img, f[i].mesh[p][0], f[i].mesh[p][1], 0.6f * unit, 0x40e0ff);
+    csm_draw_box(img, f[i].box[0], f[i].box[1], f[i].box[2], f[i].box[3], 1.5f * unit, 0x00ff40);
+    for (int k = 0; k < CSM_KP_COUNT; k++)
+      csm_draw_point(img, f[i].keypoints[k][0], f[i].keypoints[k][1], 2.0f * unit, 0xff3030);
+    char text[96];
+    if (f[i].has_mesh)
+      snprintf(text, sizeof text, "%.2f yaw %.0f pitch %.0f roll %.0f", f[i].score, f[i].yaw_deg,
+               f[i].pitch_deg, f[i].pose_roll_deg);
+    else
+      snprintf(text, sizeof text, "%.2f roll %.0f", f[i].score, f[i].roll_deg);
+    int scale = (int)unit;
+    int ty = (int)f[i].box[1] - 10 * scale;
+    csm_draw_text(img, (int)f[i].box[0], ty < 0 ? 0 : ty, text, scale, 0xffff00);
+  }
+}
+
+static csm_status write_overlay(const char *dir, const char *path, const csm_face *f, int n) {
+  char out[PATH_MAX];
+  csm_status st = overlay_path(dir, path, out, sizeof out);
+  if (st) return st;
+  csm_image img;
+  if ((st = csm_image_load(path, &img))) return st;
+  draw_faces(&img, f, n);
+  st = csm_image_write_png(out, &img);
+  csm_image_free(&img);
+  return st;
+}
+
+static void print_json(const detect_args *a, csm_face **faces, const int *nf) {
+  printf("{\"images\": [");
+  for (int i = 0; i < a->n_images; i++) {
+    printf("%s\n  {\"path\": ", i ? "," : "");
+    csm_json_string(stdout, a->images[i]);
+    printf(", \"faces\": [");
+    for (int j = 0; j < nf[i]; j++) {
+      const csm_face *f = &faces[i][j];
+      printf("%s\n    {\"box\": [", j ? "," : "");
+      for (int k = 0; k < 4; k++) {
+        if (k) printf(", ");
+        csm_json_float(stdout, f->box[k]);
+      }
+      printf("], \"score\": ");
+      csm_json_float(stdout, f->score);
+      printf(", \"roll\": ");
+      csm_json_float(stdout, f->roll_deg);
+      printf(", \"keypoints\": [");
+      for (int k = 0; k < CSM_KP_COUNT; k++) {
+        printf(k ? ", [" : "[");
+        csm_json_float(stdout, f->keypoints[k][0]);
+        printf(", ");
+        csm_json_float(stdout, f->keypoints[k][1]);
+        printf("]");
+      }
+      printf("]");
+      if (f->has_mesh) {
+        printf(", \"mesh_score\": ");
+        csm_json_float(stdout, f->mesh_score);
+        printf(", \"mesh\": [");
+        for (int p = 0; p < CSM_MESH_POINTS; p++) {
+          printf(p ? ", [" : "[");
+          for (int c = 0; c < 3; c++) {
+            if (c) printf(", ");
+            csm_json_float(stdout, f->mesh[p][c]);
+          }
+          printf("]");
+        }
+        printf("], \"pose\": {\"yaw\": ");
+        csm_json_float(stdout, f->yaw_deg);
+        printf(", \"pitch\": ");
+        csm_json_float(stdout, f->pitch_deg);
+        printf(", \"roll\": ");
+        csm_json_float(stdout, f->pose_roll_deg);
+        printf("}");
+      }
+      printf("}");
+    }
+    printf("%s]}", nf[i] ? "\n  " : "");
+  }
+  printf("\n]}\n");
+}
+
+static void print_summary(const detect_args *a, csm_face **faces, const int *nf) {
+  for (int i = 0; i < a->n_images; i++) {
+    printf("%s: %d face%s\n", a->images[i], nf[i], nf[i] == 1 ? "" : "s");
+    for (int j = 0; j < nf[i]; j++) {
+      const csm_face *f = &faces[i][j];
+      printf("  %d: box %.0f,%.0f %.0fx%.0f score %.2f roll %.1f", j + 1, f->box[0], f->box[1],
+             f->box[2], f->box[3], f->score, f->roll_deg);
+      if (f->has_mesh)
+        printf("  pose yaw %.1f pitch %.1f roll %.1f", f->yaw_deg, f->pitch_deg, f->pose_roll_deg);
+      printf("\n");
+    }
+  }
+}
+
+static csm_status make_dir(const char *dir) {
+  if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
+    struct stat s;
+    if (stat(dir, &s) == 0 && S_ISDIR(s.st_mode)) return CSM_OK;
+  }
+  return csm_fail(CSM_EIO, "%s: cannot create output folder (%s)", dir, strerror(errno));
+}
+
+int csm_cli_detect(int argc, char **argv) {
+  detect_args a;
+  memset(&a, 0, sizeof a);
+  a.opt = csm_detect_options_default();
+  a.images = calloc((size_t)argc, sizeof(char *));
+  if (!a.images) return csm_cli_fail(CSM_ENOMEM);
+  int rc = parse(argc, argv, &a);
+  if (rc) {
+    free(a.images);
+    return rc;
+  }
+  csm_face **faces = calloc((size_t)a.n_images, sizeof *faces);
+  int *nf = calloc((size_t)a.n_images, sizeof *nf);
+  csm_face_detector *det = NULL;
+  csm_status st = (!faces || !nf) ? csm_fail(CSM_ENOMEM, "out of memory") : CSM_OK;
+  if (!st) st = csm_face_detector_create(csm_cli_models_dir(), &a.opt, &det);
+  int progress = a.n_images >= 4 && isatty(STDERR_FILENO);
+  /* Every image first, files after: an error leaves no partial output. */
+  for (int i = 0; !st && i < a.n_images; i++) {
+    csm_image img;
+    st = csm_image_load(a.images[i], &img);
+    if (st) break;
+    st = csm_face_detect(det, &img, &faces[i], &nf[i]);
+    csm_image_free(&img);
+    if (st) st = csm_fail_context(st, "%s: ", a.images[i]);
+    if (progress) fprintf(stderr, "\rcsm detect: %d/%d images", i + 1, a.n_images);
+  }
+  if (progress) fprintf(stderr, "\n");
+  if (!st && a.out_dir) st = make_dir(a.out_dir);
+  for (int i = 0; !st && a.out_dir && i < a.n_images; i++)
+    st = write_overlay(a.out_dir, a.images[i], faces[i], nf[i]);
+  if (!st) {
+    if (a.json)
+      print_json(&a, faces, nf);
+    else
+      print_summary(&a, faces, nf);
+  }
+  rc = st ? csm_cli_fail(st) : CSM_EXIT_OK;
+  for (int i = 0; faces && i < a.n_images; i++)
+    free(faces[i]);
+  free(faces);
+  free(nf);
+  csm_face_detector_free(det);
+  free(a.images);
+  return rc;
+}
