@@ -110,6 +110,70 @@ csm_status csm_mat_read_matrix(const char *path, const char *var, float **data, 
  * MATLAB files are 1-based). */
 csm_status csm_mat_read_triangles(const char *path, const char *var, int32_t **tri, int *n);
 
+/* ---- Canonical face (src/face/canon.c, canon_build.c, delaunay.c) -------- */
+
+/* The canonical frontal face: 468 FaceMesh points in a canon_w x canon_h
+ * pixel frame (x right, y down, z depth in pixels, larger = farther, mean
+ * 0), left-right symmetric about x = canon_w / 2, a triangulation covering
+ * the whole face (eyes and mouth included) and the left-right mirror map. */
+typedef struct csm_canon csm_canon;
+
+/* Loads data/canonical/facemesh_canonical.json (docs/faces.md). */
+csm_status csm_canon_load(const char *path, csm_canon **out);
+/* The installed canonical face: $CSM_DATA_DIR/canonical, else
+ * data/canonical next to the executable's build folder (as the models
+ * folder is found), else ./data/canonical. */
+csm_status csm_canon_default(csm_canon **out);
+void csm_canon_free(csm_canon *c);
+
+int csm_canon_width(const csm_canon *c);
+int csm_canon_height(const csm_canon *c);
+/* 468 x 3 floats. */
+const float *csm_canon_vertices(const csm_canon *c);
+int csm_canon_num_triangles(const csm_canon *c);
+/* t x 3, 0-based. */
+const int32_t *csm_canon_triangles(const csm_canon *c);
+/* 468 ints: mirror[i] is i's left-right partner (an involution; midline
+ * points are their own partner). */
+const int *csm_canon_mirror(const csm_canon *c);
+/* canon_w x canon_h bytes: 1 where a pixel centre is inside a triangle. */
+const unsigned char *csm_canon_mask(const csm_canon *c);
+
+/* Correspondence between a face's mesh in a w x h image and the canonical
+ * face, rasterized at size x size (size <= 0: the canonical size; the
+ * canonical points are scaled by size / canon_w). */
+csm_status csm_canon_corr(const csm_canon *c, const csm_face *face, int image_w, int image_h,
+                          int size, csm_corr **out);
+/* The face frontalized: each canonical pixel centre visible in the image
+ * reads the image bilinearly; the others are copied from `fill` when given
+ * (size x size), else grey. out is size x size (csm_image_free). */
+csm_status csm_canon_warp(const csm_canon *c, const csm_image *img, const csm_face *face, int size,
+                          const csm_image *fill, csm_image *out);
+/* The default canonical face image: the mesh Lambert-shaded from its 3D
+ * triangle normals, lit from the front and above, on a plain background. */
+csm_status csm_canon_render(const csm_canon *c, int size, csm_image *out);
+/* A canonical face image from a photo (`--canonical PHOTO`): the photo's
+ * face (with a mesh) warped into the canonical frame; parts hidden in the
+ * photo come from the shaded rendering. */
+csm_status csm_canon_from_photo(const csm_canon *c, const csm_image *photo, const csm_face *face,
+                                int size, csm_image *out);
+
+/* Building (tools: `csm canon-build`). From n meshes of frontal faces:
+ * generalized Procrustes mean, mirror map, symmetrization, rotation to
+ * frontal, scaling into size x size with `margin` (fraction of size) around
+ * the face, Delaunay triangulation clipped to the face oval. */
+csm_status csm_canon_build(const float (*meshes)[CSM_MESH_POINTS][3], int n, int size,
+                           double margin, csm_canon **out);
+/* Writes the JSON file (atomically); sources: n_sources strings recorded
+ * in "sources". */
+csm_status csm_canon_save(const csm_canon *c, const char *path, const char *const *sources,
+                          int n_sources);
+
+/* Bowyer-Watson Delaunay triangulation of n points (O(n^2); fine for a few
+ * thousand): *tri (t x 3, malloc'ed, counter-clockwise in x-right y-up,
+ * i.e. clockwise on screen) and *nt. Duplicate points are an error. */
+csm_status csm_delaunay(const double *x, const double *y, int n, int32_t **tri, int *nt);
+
 #ifdef __cplusplus
 }
 #endif

@@ -291,80 +291,6 @@ static void test_hostile(void **state) {
 
 /* ---- Real data ---------------------------------------------------------- */
 
-/* Bowyer-Watson Delaunay triangulation (O(n^2), fine for ~2000 points):
- * t x 3 malloc'ed, counter-clockwise in y-down pixels... any consistent
- * orientation works: the correspondence compares windings per triangle. */
-typedef struct dtri {
-  int v[3];
-  double cx, cy, r2;
-} dtri;
-
-static void circum(const double *px, const double *py, dtri *t) {
-  double ax = px[t->v[0]], ay = py[t->v[0]], bx = px[t->v[1]], by = py[t->v[1]];
-  double cx = px[t->v[2]], cy = py[t->v[2]];
-  double d = 2 * (ax * (by - cy) + bx * (cy - ay) + cx * (ay - by));
-  if (fabs(d) < 1e-300) d = 1e-300;
-  double a2 = ax * ax + ay * ay, b2 = bx * bx + by * by, c2 = cx * cx + cy * cy;
-  t->cx = (a2 * (by - cy) + b2 * (cy - ay) + c2 * (ay - by)) / d;
-  t->cy = (a2 * (cx - bx) + b2 * (ax - cx) + c2 * (bx - ax)) / d;
-  t->r2 = (ax - t->cx) * (ax - t->cx) + (ay - t->cy) * (ay - t->cy);
-}
-
-static int32_t *delaunay(const double *x, const double *y, int n, int *nt_out) {
-  double *px = malloc(sizeof(double) * (n + 3)), *py = malloc(sizeof(double) * (n + 3));
-  double mnx = 1e300, mxx = -1e300, mny = 1e300, mxy = -1e300;
-  for (int i = 0; i < n; i++) {
-    px[i] = x[i], py[i] = y[i];
-    mnx = fmin(mnx, x[i]), mxx = fmax(mxx, x[i]), mny = fmin(mny, y[i]), mxy = fmax(mxy, y[i]);
-  }
-  double d = fmax(mxx - mnx, mxy - mny) * 20, mx = (mnx + mxx) / 2, my = (mny + mxy) / 2;
-  px[n] = mx - d, py[n] = my - d, px[n + 1] = mx + d, py[n + 1] = my - d;
-  px[n + 2] = mx, py[n + 2] = my + d;
-  int cap = 4 * n + 16, nt = 1;
-  dtri *t = malloc(sizeof(dtri) * cap);
-  int(*edges)[2] = malloc(sizeof(int[2]) * cap);
-  t[0] = (dtri){{n, n + 1, n + 2}, 0, 0, 0};
-  circum(px, py, &t[0]);
-  for (int i = 0; i < n; i++) {
-    int ne = 0;
-    for (int k = 0; k < nt;) {
-      double dx = px[i] - t[k].cx, dy = py[i] - t[k].cy;
-      if (dx * dx + dy * dy < t[k].r2) {
-        for (int e = 0; e < 3; e++) {
-          int a = t[k].v[e], b = t[k].v[(e + 1) % 3], dup = -1;
-          for (int q = 0; q < ne && dup < 0; q++)
-            if ((edges[q][0] == b && edges[q][1] == a) || (edges[q][0] == a && edges[q][1] == b))
-              dup = q;
-          if (dup >= 0)
-            edges[dup][0] = edges[--ne][0], edges[dup][1] = edges[ne][1];
-          else
-            edges[ne][0] = a, edges[ne][1] = b, ne++;
-        }
-        t[k] = t[--nt];
-      } else {
-        k++;
-      }
-    }
-    for (int e = 0; e < ne; e++) {
-      assert_true(nt < cap);
-      t[nt] = (dtri){{edges[e][0], edges[e][1], i}, 0, 0, 0};
-      circum(px, py, &t[nt++]);
-    }
-  }
-  int32_t *out = malloc(sizeof(int32_t) * 3 * nt);
-  int m = 0;
-  for (int k = 0; k < nt; k++)
-    if (t[k].v[0] < n && t[k].v[1] < n && t[k].v[2] < n)
-      for (int e = 0; e < 3; e++)
-        out[3 * m + e] = t[k].v[e], m += e == 2;
-  free(t);
-  free(edges);
-  free(px);
-  free(py);
-  *nt_out = m;
-  return out;
-}
-
 static double tri_max_edge(const double *px, const double *py, const int32_t *t) {
   double e = 0;
   for (int k = 0; k < 3; k++)
@@ -440,7 +366,8 @@ static void test_real(void **state) {
   }
   int nt;
   double t0 = csm_now();
-  int32_t *tri = delaunay(px, py, n, &nt);
+  int32_t *tri = NULL;
+  CSM_ASSERT_OK(csm_delaunay(px, py, n, &tri, &nt)); /* src/face/delaunay.c */
   double t_del = csm_now() - t0;
   assert_non_null(tri);
   /* Delaunay fills the convex hull: drop triangles bridging concave parts

@@ -1,0 +1,201 @@
+/* csm warp: faces frontalized into the canonical frame (the visible check
+ * that the dense correspondence is right). */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const char *help =
+    "usage: csm warp IMAGE... -o DIR [options]\n\n"
+    "Detects every face, fits its 468-point mesh and writes it frontalized\n"
+    "into the canonical face's frame: DIR/<stem>_face<k>_warp.png (k from 1,\n"
+    "largest face first). Each canonical pixel reads the image through the\n"
+    "mesh correspondence; parts of the face hidden in the image (or outside\n"
+    "the face) are grey.\n\n"
+    "  -o DIR               output folder (created if missing)\n"
+    "  --size N             canonical raster N x N (default: the canonical face's, 256)\n"
+    "  --canonical PHOTO    fill hidden parts from PHOTO's largest face warped into\n"
+    "                       the canonical frame (its own hidden parts: the shaded face)\n"
+    "  --detector D         auto (default), front or back\n"
+    "  --min-score S        detector score threshold in [0, 1) (default 0.5)\n"
+    "  --threads N          threads (default: all cores)\n\n"
+    "All images are processed before any file is written; an error prints one\n"
+    "line naming the file and exits 2 (bad input) with no output written.\n";
+
+typedef struct warp_args {
+  const char **images;
+  int n_images, size;
+  const char *out_dir, *canonical;
+  csm_detect_options opt;
+} warp_args;
+
+static int parse(int argc, char **argv, warp_args *a) {
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    int has_val = i + 1 < argc;
+    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+      fputs(help, stdout);
+      exit(CSM_EXIT_OK);
+    } else if (!strcmp(o, "-o") && has_val) {
+      a->out_dir = argv[++i];
+    } else if (!strcmp(o, "--canonical") && has_val) {
+      a->canonical = argv[++i];
+    } else if (!strcmp(o, "--size") && has_val) {
+      if (csm_cli_parse_int(argv[++i], &a->size) || a->size < 16 || a->size > 4096)
+        return csm_cli_usage_error("warp", "--size takes an integer in 16..4096");
+    } else if (!strcmp(o, "--detector") && has_val) {
+      const char *v = argv[++i];
+      if (!strcmp(v, "auto"))
+        a->opt.detector = CSM_DETECTOR_AUTO;
+      else if (!strcmp(v, "front"))
+        a->opt.detector = CSM_DETECTOR_FRONT;
+      else if (!strcmp(v, "back"))
+        a->opt.detector = CSM_DETECTOR_BACK;
+      else
+        return csm_cli_usage_error("warp", "--detector takes auto, front or back, not '%s'", v);
+    } else if (!strcmp(o, "--min-score") && has_val) {
+      double s;
+      if (csm_cli_parse_doubles(argv[++i], &s, 1) || !(s >= 0 && s < 1))
+        return csm_cli_usage_error("warp", "--min-score takes a number in [0, 1)");
+      a->opt.min_score = (float)s;
+    } else if (!strcmp(o, "--threads") && has_val) {
+      int t;
+      if (csm_cli_parse_int(argv[++i], &t))
+        return csm_cli_usage_error("warp", "--threads takes a positive integer");
+      csm_set_threads(t);
+    } else if (o[0] == '-' && o[1]) {
+      return csm_cli_usage_error("warp", "unknown option '%s' (or missing value)", o);
+    } else {
+      a->images[a->n_images++] = o;
+    }
+  }
+  if (!a->n_images) return csm_cli_usage_error("warp", "no images given");
+  if (!a->out_dir) return csm_cli_usage_error("warp", "no output folder given (-o DIR)");
+  return CSM_EXIT_OK;
+}
+
+/* One frontalized face waiting to be written. */
+typedef struct warped {
+  char path[PATH_MAX];
+  csm_image img;
+} warped;
+
+static csm_status out_path(const char *dir, const char *image, int k, char *buf, size_t len) {
+  const char *base = strrchr(image, '/');
+  base = base ? base + 1 : image;
+  const char *dot = strrchr(base, '.');
+  int stem = (int)(dot && dot != base ? (size_t)(dot - base) : strlen(base));
+  int n = snprintf(buf, len, "%s/%.*s_face%d_warp.png", dir, stem, base, k);
+  if (n < 0 || (size_t)n >= len) return csm_fail(CSM_EUSAGE, "%s: output path too long", image);
+  return CSM_OK;
+}
+
+/* The faces of one image; *faces malloc'ed. */
+static csm_status detect(csm_face_detector *det, const char *path, csm_image *img, csm_face **faces,
+                         int *n) {
+  csm_status st = csm_image_load(path, img);
+  if (st) return st;
+  st = csm_face_detect(det, img, faces, n);
+  if (st) {
+    csm_image_free(img);
+    return csm_fail_context(st, "%s: ", path);
+  }
+  return CSM_OK;
+}
+
+static csm_status canonical_fill(csm_face_detector *det, const csm_canon *canon, const char *path,
+                                 int size, csm_image *fill) {
+  csm_image img;
+  csm_face *faces = NULL;
+  int n = 0;
+  csm_status st = detect(det, path, &img, &faces, &n);
+  if (st) return st;
+  if (n < 1 || !faces[0].has_mesh)
+    st = csm_fail(CSM_EINPUT, "%s: no face found for --canonical", path);
+  else
+    st = csm_canon_from_photo(canon, &img, &faces[0], size, fill);
+  free(faces);
+  csm_image_free(&img);
+  return st;
+}
+
+static csm_status make_dir(const char *dir) {
+  if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
+    struct stat s;
+    if (stat(dir, &s) == 0 && S_ISDIR(s.st_mode)) return CSM_OK;
+  }
+  return csm_fail(CSM_EIO, "%s: cannot create output folder (%s)", dir, strerror(errno));
+}
+
+static csm_status run(const warp_args *a, warped **out, int *n_out) {
+  csm_canon *canon = NULL;
+  csm_face_detector *det = NULL;
+  csm_image fill = {0, 0, NULL};
+  int cap = 0, n = 0;
+  warped *w = NULL;
+  csm_status st = csm_canon_default(&canon);
+  if (!st) st = csm_face_detector_create(csm_cli_models_dir(), &a->opt, &det);
+  if (!st && a->canonical)
+    st =
+        canonical_fill(det, canon, a->canonical, a->size ? a->size : csm_canon_width(canon), &fill);
+  for (int i = 0; !st && i < a->n_images; i++) {
+    csm_image img;
+    csm_face *faces = NULL;
+    int nf = 0;
+    if ((st = detect(det, a->images[i], &img, &faces, &nf))) break;
+    for (int k = 0; !st && k < nf; k++) {
+      if (!faces[k].has_mesh) continue;
+      if (n == cap) {
+        cap = cap ? 2 * cap : 8;
+        warped *grown = realloc(w, sizeof *w * (size_t)cap);
+        if (!grown) {
+          st = csm_fail(CSM_ENOMEM, "out of memory");
+          break;
+        }
+        w = grown;
+      }
+      st = out_path(a->out_dir, a->images[i], k + 1, w[n].path, sizeof w[n].path);
+      if (!st)
+        st = csm_canon_warp(canon, &img, &faces[k], a->size, fill.rgb ? &fill : NULL, &w[n].img);
+      if (!st) n++;
+    }
+    free(faces);
+    csm_image_free(&img);
+  }
+  if (fill.rgb) csm_image_free(&fill);
+  csm_face_detector_free(det);
+  csm_canon_free(canon);
+  *out = w;
+  *n_out = n;
+  return st;
+}
+
+int csm_cli_warp(int argc, char **argv) {
+  warp_args a;
+  memset(&a, 0, sizeof a);
+  a.opt = csm_detect_options_default();
+  a.images = calloc((size_t)argc, sizeof(char *));
+  if (!a.images) return csm_cli_fail(CSM_ENOMEM);
+  int rc = parse(argc, argv, &a);
+  if (rc) {
+    free(a.images);
+    return rc;
+  }
+  warped *w = NULL;
+  int n = 0;
+  /* Every image first, files after: an error leaves no partial output. */
+  csm_status st = run(&a, &w, &n);
+  if (!st) st = make_dir(a.out_dir);
+  for (int k = 0; !st && k < n; k++)
+    st = csm_image_write_png(w[k].path, &w[k].img);
+  if (!st) fprintf(stderr, "csm warp: %d face%s written to %s\n", n, n == 1 ? "" : "s", a.out_dir);
+  rc = st ? csm_cli_fail(st) : CSM_EXIT_OK;
+  for (int k = 0; k < n; k++)
+    csm_image_free(&w[k].img);
+  free(w);
+  free(a.images);
+  return rc;
+}
