@@ -6,5 +6,6 @@
 #include "csm/image.h"
 #include "csm/report.h"
 #include "csm/face.h"
+#include "csm/task.h"
 #define CSM_VERSION "0.1.0"
 #endif

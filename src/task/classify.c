@@ -1,0 +1,182 @@
+/* Loading a zoo task, cropping a face into its model input, and turning the
+ * model output into class scores. Preprocessing and running are separate so
+ * that occlusion can edit a preprocessed input and re-run it in batches. */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csm/task.h"
+
+struct csm_task {
+  const csm_task_info *info;
+  csm_model *model;
+  int output;   /* index of the task's output among the model's */
+  size_t n_out; /* output values per input */
+};
+
+csm_status csm_task_crop_matrix(const csm_task_info *info, const csm_face *face, double m[6]) {
+  if (!info || !face) return csm_fail(CSM_EUSAGE, "csm_task_crop_matrix: NULL argument");
+  const float *b = face->box;
+  if (!(isfinite(b[0]) && isfinite(b[1]) && b[2] > 0 && b[3] > 0 && isfinite(b[2]) &&
+        isfinite(b[3])))
+    return csm_fail(CSM_EINPUT, "face box %g,%g,%g,%g is empty or not finite", b[0], b[1], b[2],
+                    b[3]);
+  double cx = b[0] + b[2] / 2.0, cy = b[1] + b[3] / 2.0;
+  double side = info->crop_scale * (b[2] > b[3] ? b[2] : b[3]);
+  double th = info->upright && isfinite(face->roll_deg) ? face->roll_deg * M_PI / 180.0 : 0;
+  double c = cos(th), s = sin(th);
+  /* Input pixel u (continuous) is the fraction sub0 + (sub2 - sub0) u / size
+   * of the crop square, in the square's own (de-rolled) axes. */
+  double kx = (info->sub[2] - info->sub[0]) * side / info->size;
+  double ky = (info->sub[3] - info->sub[1]) * side / info->size;
+  double ox = (info->sub[0] - 0.5) * side, oy = (info->sub[1] - 0.5) * side;
+  m[0] = c * kx, m[1] = -s * ky, m[2] = cx + c * ox - s * oy;
+  m[3] = s * kx, m[4] = c * ky, m[5] = cy + s * ox + c * oy;
+  return CSM_OK;
+}
+
+csm_status csm_task_preprocess(const csm_task_info *info, const csm_image *img,
+                               const csm_face *face, float *dst) {
+  if (!info || !img || !face || !dst)
+    return csm_fail(CSM_EUSAGE, "csm_task_preprocess: NULL argument");
+  double m[6];
+  csm_status st = csm_task_crop_matrix(info, face, m);
+  if (st) return st;
+  int n = info->size;
+  if (info->channels == 3)
+    return csm_image_warp_affine(img, m, n, n, 3, info->offset, info->offset + info->scale, dst);
+  /* Gray: the zoo's own weights (human's differ from the warp's ITU-R 601
+   * luma in the fourth decimal), so mix RGB here. */
+  float *rgb = malloc((size_t)n * (size_t)n * 3 * sizeof(float));
+  if (!rgb) return csm_fail(CSM_ENOMEM, "out of memory (%dx%d crop)", n, n);
+  st = csm_image_warp_affine(img, m, n, n, 3, 0, 1, rgb);
+  if (!st) {
+    const float *w = info->gray_w;
+    for (size_t k = 0; k < (size_t)n * (size_t)n; k++) {
+      const float *p = rgb + 3 * k;
+      dst[k] = (w[0] * p[0] + w[1] * p[1] + w[2] * p[2]) * info->scale + info->offset;
+    }
+  }
+  free(rgb);
+  return st;
+}
+
+/* "name" matches "name" and "name:0" (TF.js output tensor naming). */
+static int output_matches(const char *have, const char *want) {
+  size_t n = strlen(want);
+  return !strncmp(have, want, n) && (have[n] == 0 || !strcmp(have + n, ":0"));
+}
+
+csm_status csm_task_load(const char *models_dir, const char *name, csm_task **out) {
+  if (!models_dir || !name || !out) return csm_fail(CSM_EUSAGE, "csm_task_load: NULL argument");
+  *out = NULL;
+  const csm_task_info *info = csm_task_find(name);
+  if (!info) return csm_fail(CSM_EUSAGE, "unknown task '%s' (see 'csm tasks')", name);
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/%s.json", models_dir, info->model) >= (int)sizeof path)
+    return csm_fail(CSM_EUSAGE, "models folder path too long: %s", models_dir);
+  csm_task *t = calloc(1, sizeof *t);
+  if (!t) return csm_fail(CSM_ENOMEM, "out of memory");
+  t->info = info;
+  t->output = -1;
+  csm_status st = csm_model_load(path, &t->model);
+  if (st) goto fail;
+  csm_shape in = csm_model_input_shape(t->model, 0);
+  if (csm_model_num_inputs(t->model) != 1 || in.rank != 4 || in.d[1] != info->size ||
+      in.d[2] != info->size || in.d[3] != info->channels) {
+    char buf[64];
+    st =
+        csm_fail(CSM_EINPUT, "%s: input %s does not match task %s ([-1,%d,%d,%d])", path,
+                 csm_shape_str(&in, buf, sizeof buf), name, info->size, info->size, info->channels);
+    goto fail;
+  }
+  for (int o = 0; o < csm_model_num_outputs(t->model); o++)
+    if (output_matches(csm_model_output_name(t->model, o), info->output)) t->output = o;
+  if (t->output < 0) {
+    st = csm_fail(CSM_EINPUT, "%s: no output '%s' for task %s", path, info->output, name);
+    goto fail;
+  }
+  csm_shape os;
+  if ((st = csm_model_output_shape(t->model, t->output, 1, &os)) ||
+      (st = csm_shape_numel(&os, &t->n_out)))
+    goto fail;
+  size_t want = info->kind == CSM_TASK_PROBS ? (size_t)info->n_classes : 1;
+  if (t->n_out != want) {
+    st = csm_fail(CSM_EINPUT, "%s: output '%s' has %zu values per face, task %s wants %zu", path,
+                  info->output, t->n_out, name, want);
+    goto fail;
+  }
+  *out = t;
+  return CSM_OK;
+fail:
+  csm_task_free(t);
+  return st;
+}
+
+void csm_task_free(csm_task *t) {
+  if (!t) return;
+  csm_model_free(t->model);
+  free(t);
+}
+
+const csm_task_info *csm_task_get_info(const csm_task *t) { return t ? t->info : NULL; }
+csm_model *csm_task_model(csm_task *t) { return t ? t->model : NULL; }
+
+csm_status csm_task_scores(const csm_task_info *info, const float *raw, size_t n_out,
+                           csm_task_result *r) {
+  memset(r, 0, sizeof *r);
+  r->label = -1;
+  r->value = NAN;
+  size_t want = info->kind == CSM_TASK_PROBS ? (size_t)info->n_classes : 1;
+  if (n_out != want)
+    return csm_fail(CSM_EINPUT, "task %s: %zu output values, want %zu", info->name, n_out, want);
+  for (size_t k = 0; k < n_out; k++)
+    if (!isfinite(raw[k]))
+      return csm_fail(CSM_EINPUT, "task %s: model output %zu is not finite", info->name, k);
+  if (info->kind == CSM_TASK_VALUE) {
+    r->value = r->confidence = raw[0];
+    return CSM_OK;
+  }
+  if (info->kind == CSM_TASK_SIGMOID) {
+    r->scores[0] = 1 - raw[0], r->scores[1] = raw[0];
+  } else {
+    memcpy(r->scores, raw, n_out * sizeof(float));
+  }
+  r->label = 0;
+  for (int k = 1; k < info->n_classes; k++)
+    if (r->scores[k] > r->scores[r->label]) r->label = k;
+  r->confidence = r->scores[r->label];
+  if (info->expect_value) {
+    double e = 0, sum = 0;
+    for (int k = 0; k < info->n_classes; k++)
+      e += (double)k * r->scores[k], sum += r->scores[k];
+    r->value = sum > 0 ? (float)(e / sum) : NAN;
+  }
+  return CSM_OK;
+}
+
+csm_status csm_task_run(csm_task *t, const float *inputs, int n, csm_task_result *out) {
+  if (!t || !inputs || !out || n <= 0) return csm_fail(CSM_EUSAGE, "csm_task_run: bad arguments");
+  const csm_task_info *info = t->info;
+  int64_t dims[4] = {n, info->size, info->size, info->channels};
+  /* A non-owning view: the caller keeps the inputs. */
+  csm_tensor in = {CSM_F32, csm_shape_make(4, dims), (void *)inputs, 0};
+  int n_outs = csm_model_num_outputs(t->model);
+  csm_tensor *outs = calloc((size_t)n_outs, sizeof *outs);
+  if (!outs) return csm_fail(CSM_ENOMEM, "out of memory");
+  csm_status st = csm_model_run(t->model, &in, outs);
+  if (!st) {
+    const csm_tensor *o = &outs[t->output];
+    if (o->dtype != CSM_F32 || csm_tensor_numel(o) != (size_t)n * t->n_out)
+      st = csm_fail(CSM_EINTERNAL, "task %s: output has %zu values for %d inputs", info->name,
+                    csm_tensor_numel(o), n);
+    for (int i = 0; !st && i < n; i++)
+      st = csm_task_scores(info, (const float *)o->data + (size_t)i * t->n_out, t->n_out, &out[i]);
+  }
+  for (int o = 0; o < n_outs; o++)
+    csm_tensor_free(&outs[o]);
+  free(outs);
+  return st;
+}
