@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the built-in sample photos. Until the saliency
-# commands exist it shows the engine: the model table, then the emotion and
-# gender models on a face from the first sample photo.
+# commands exist it shows what the engine and the face pipeline do: the model
+# table, every face found with its mesh and pose, the faces classified, and
+# each face frontalized onto the canonical face.
 set -euo pipefail
 build=${1:-build}
 csm="$build/csm"
-samples=data/samples
+samples=(data/samples/sample*.jpg)
 out=demo-out
-mkdir -p "$out"
+mkdir -p "$out/faces" "$out/warp"
 echo "== csm models"
 "$csm" models
-# A face in sample1.jpg (box chosen by eye; face detection comes with 'csm detect').
-face=$(awk '$1 == "sample1.jpg" { print $2 "," $3 "," $4 "," $5; exit }' tests/oracles/face_crops.txt)
 echo
-echo "== csm infer --model emotion --crop $face $samples/sample1.jpg"
-"$csm" infer --model emotion --crop "$face" "$samples/sample1.jpg"
-echo "   (classes: angry, disgust, fear, happy, sad, surprise, neutral)"
+echo "== csm detect -o $out/faces (overlays: box, mesh, pose)"
+"$csm" detect -o "$out/faces" "${samples[@]}"
+for task in gender expression age; do
+  echo
+  echo "== csm classify --task $task"
+  "$csm" classify --task "$task" "${samples[@]}"
+done
 echo
-echo "== csm infer --model faceres --crop $face $samples/sample1.jpg --out $out/faceres"
-"$csm" infer --model faceres --crop "$face" "$samples/sample1.jpg" --out "$out/faceres"
+echo "== csm warp -o $out/warp (each face on the canonical face)"
+"$csm" warp -o "$out/warp" "${samples[@]}"
 echo
 echo "outputs written to $out/"
