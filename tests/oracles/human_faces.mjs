@@ -4,7 +4,7 @@
 // themselves.
 //
 //   node human_faces.mjs [--detector front|back] [--min-score S] [--iou T]
-//                        [--mesh] [--rotation] [--models DIR] IMAGE...
+//                        [--mesh] [--emotion] [--rotation] [--models DIR] IMAGE...
 //
 // Prints {"images": [{"path", "width", "height", "faces": [...]}]}. Each face:
 //   box       the detector's tight box [x, y, w, h] in pixels, recovered from
@@ -14,6 +14,7 @@
 // and with --mesh, from a second run with FaceMesh enabled (iris off):
 //   mesh      468 [x, y, z], faceScore, rotation {roll, yaw, pitch} (degrees)
 //   meshBox   human's box from the mesh
+//   emotion   with --emotion: human's top expression label
 // Faces of the mesh run are matched to detections by the nearest centre.
 //
 // Human's node builds need tfjs-node; its browser bundle (human.esm.js, with
@@ -38,6 +39,7 @@ function parseArgs(argv) {
     else if (k === '--min-score') a.minScore = Number(next());
     else if (k === '--iou') a.iou = Number(next());
     else if (k === '--mesh') a.mesh = true;
+    else if (k === '--emotion') a.mesh = a.emotion = true;
     else if (k === '--rotation') a.rotation = true;
     else if (k === '--models') a.models = next();
     else if (k.startsWith('--')) throw new Error(`unknown option ${k}`);
@@ -99,7 +101,7 @@ function config(a, mesh) {
       mesh: { enabled: mesh, modelPath: 'facemesh.json' },
       attention: { enabled: false },
       iris: { enabled: false },
-      emotion: { enabled: false },
+      emotion: { enabled: mesh && !!a.emotion, modelPath: 'emotion.json', minConfidence: 0 },
       description: { enabled: false },
       antispoof: { enabled: false },
       liveness: { enabled: false },
@@ -191,6 +193,7 @@ async function main() {
         best.meshBox = m.box;
         const ang = m.rotation ? m.rotation.angle : null;
         if (ang) best.rotation = { roll: ang.roll * DEG, yaw: ang.yaw * DEG, pitch: ang.pitch * DEG };
+        if (m.emotion && m.emotion.length) best.emotion = m.emotion[0].emotion; // human's top label
       }
     }
     images.push({ path: file, width: W, height: H, faces });
