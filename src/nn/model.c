@@ -244,7 +244,10 @@ csm_status csm_model_run(csm_model *m, const csm_tensor *inputs, csm_tensor *out
 #pragma omp parallel num_threads(workers)
     {
 #ifdef _OPENMP
-      run_worker(&job, omp_get_thread_num());
+      /* The team can be smaller than asked (dynamic threads on a busy
+       * machine): each thread then runs several workers' slices. */
+      for (int w = omp_get_thread_num(); w < workers; w += omp_get_num_threads())
+        run_worker(&job, w);
 #endif
     }
   }
