@@ -36,6 +36,12 @@ int csm_cli_parse_doubles(const char *s, double *v, int n);
 /* Parses a positive int; 0 on success. */
 int csm_cli_parse_int(const char *s, int *v);
 
+/* Options shared by commands: --threads N, and with opt (face commands)
+ * --detector auto|front|back and --min-score S. Looks at argv[*i]: returns 1
+ * when it took an option (and its value; *i advanced), 0 when argv[*i] is
+ * none of them, -1 after printing a usage error for `cmd`. */
+int csm_cli_common_option(const char *cmd, int argc, char **argv, int *i, csm_detect_options *opt);
+
 /* JSON helpers writing to fp. */
 void csm_json_string(FILE *fp, const char *s);
 void csm_json_shape(FILE *fp, const csm_shape *s);

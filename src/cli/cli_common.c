@@ -95,6 +95,42 @@ int csm_cli_parse_int(const char *s, int *v) {
   return 0;
 }
 
+int csm_cli_common_option(const char *cmd, int argc, char **argv, int *i, csm_detect_options *opt) {
+  const char *o = argv[*i];
+  if (*i + 1 >= argc) return 0;
+  const char *v = argv[*i + 1];
+  if (!strcmp(o, "--threads")) {
+    int t;
+    if (csm_cli_parse_int(v, &t)) {
+      csm_cli_usage_error(cmd, "--threads takes a positive integer");
+      return -1;
+    }
+    csm_set_threads(t);
+  } else if (opt && !strcmp(o, "--detector")) {
+    if (!strcmp(v, "auto")) {
+      opt->detector = CSM_DETECTOR_AUTO;
+    } else if (!strcmp(v, "front")) {
+      opt->detector = CSM_DETECTOR_FRONT;
+    } else if (!strcmp(v, "back")) {
+      opt->detector = CSM_DETECTOR_BACK;
+    } else {
+      csm_cli_usage_error(cmd, "--detector takes auto, front or back, not '%s'", v);
+      return -1;
+    }
+  } else if (opt && !strcmp(o, "--min-score")) {
+    double s;
+    if (csm_cli_parse_doubles(v, &s, 1) || !(s >= 0 && s < 1)) {
+      csm_cli_usage_error(cmd, "--min-score takes a number in [0, 1)");
+      return -1;
+    }
+    opt->min_score = (float)s;
+  } else {
+    return 0;
+  }
+  (*i)++;
+  return 1;
+}
+
 void csm_json_string(FILE *fp, const char *s) {
   fputc('"', fp);
   for (; *s; s++) {

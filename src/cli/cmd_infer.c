@@ -30,6 +30,7 @@ typedef struct infer_args {
 
 static int parse(int argc, char **argv, infer_args *a) {
   a->range[0] = 0, a->range[1] = 1;
+  int common;
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i];
     int has_val = i + 1 < argc;
@@ -53,11 +54,8 @@ static int parse(int argc, char **argv, infer_args *a) {
     } else if (!strcmp(o, "--range") && has_val) {
       if (csm_cli_parse_doubles(argv[++i], a->range, 2))
         return csm_cli_usage_error("infer", "--range takes LO,HI");
-    } else if (!strcmp(o, "--threads") && has_val) {
-      int t;
-      if (csm_cli_parse_int(argv[++i], &t))
-        return csm_cli_usage_error("infer", "--threads takes a positive integer");
-      csm_set_threads(t);
+    } else if ((common = csm_cli_common_option("infer", argc, argv, &i, NULL)) != 0) {
+      if (common < 0) return CSM_EXIT_USAGE;
     } else if (o[0] == '-' && o[1]) {
       return csm_cli_usage_error("infer", "unknown option '%s'", o);
     } else {
