@@ -46,6 +46,11 @@ typedef struct csm_task_info {
   /* > 0: the classes are values (FaceRes age: class k = k years) and the
    * result's value is the expectation sum_k k * p_k. */
   int expect_value;
+  /* > 0: sample the crop on human's grid instead of csm's (docs/tasks.md):
+   * the square's corners rounded to whole pixels (squarifyBox), a
+   * corner-aligned 256x256 cropAndResize, then a top-left-aligned
+   * resizeBilinear to size x size. Ignores sub and upright. */
+  int human_grid;
 } csm_task_info;
 
 /* Zoo entry by name, or NULL. */
@@ -62,6 +67,12 @@ size_t csm_task_input_numel(const csm_task_info *info);
  * j+0.5 -> x = m[0]*u + m[1]*v + m[2], y = m[3]*u + m[4]*v + m[5]).
  * Saliency code uses it to place input-space maps back on the image. */
 csm_status csm_task_crop_matrix(const csm_task_info *info, const csm_face *face, double m[6]);
+/* The same for a face of an img_w x img_h image: exact for human_grid tasks,
+ * whose sample positions depend on the image size (cropAndResize maps the
+ * box through (size - 1) / size); csm_task_crop_matrix leaves that factor
+ * out (under a pixel of difference). */
+csm_status csm_task_crop_matrix_image(const csm_task_info *info, const csm_face *face, int img_w,
+                                      int img_h, double m[6]);
 
 /* A zoo entry with its model loaded. */
 typedef struct csm_task csm_task;

@@ -16,7 +16,21 @@ struct csm_task {
   size_t n_out; /* output values per input */
 };
 
-csm_status csm_task_crop_matrix(const csm_task_info *info, const csm_face *face, double m[6]) {
+/* human's grid (facemeshutil.ts enlargeBox/squarifyBox/cutAndResize, then
+ * emotion.ts resizeBilinear): along one axis of an n-pixel image, input pixel
+ * j samples index-space position a s0 + a (s1 - s0) (j * 256 / size) / 255,
+ * a = (n - 1) / n, with s0, s1 the rounded square's ends. */
+#define HUMAN_FACE_SIZE 256 /* facemesh's input: every face tensor's size */
+static void human_axis(double c, double side, int n, int size, double *k, double *o) {
+  double s0 = floor(c - side / 2 + 0.5), s1 = floor(c + side / 2 + 0.5);
+  double a = n > 1 ? (n - 1.0) / n : 1;
+  *k = a * (s1 - s0) * HUMAN_FACE_SIZE / ((HUMAN_FACE_SIZE - 1.0) * size);
+  /* u = j + 0.5 and x = index + 0.5 in csm_image_warp_affine's terms. */
+  *o = 0.5 + a * s0 - 0.5 * *k;
+}
+
+csm_status csm_task_crop_matrix_image(const csm_task_info *info, const csm_face *face, int img_w,
+                                      int img_h, double m[6]) {
   if (!info || !face) return csm_fail(CSM_EUSAGE, "csm_task_crop_matrix: NULL argument");
   const float *b = face->box;
   if (!(isfinite(b[0]) && isfinite(b[1]) && b[2] > 0 && b[3] > 0 && isfinite(b[2]) &&
@@ -25,6 +39,12 @@ csm_status csm_task_crop_matrix(const csm_task_info *info, const csm_face *face,
                     b[3]);
   double cx = b[0] + b[2] / 2.0, cy = b[1] + b[3] / 2.0;
   double side = info->crop_scale * (b[2] > b[3] ? b[2] : b[3]);
+  if (info->human_grid) {
+    human_axis(cx, side, img_w, info->size, &m[0], &m[2]);
+    human_axis(cy, side, img_h, info->size, &m[4], &m[5]);
+    m[1] = m[3] = 0;
+    return CSM_OK;
+  }
   double th = info->upright && isfinite(face->roll_deg) ? face->roll_deg * M_PI / 180.0 : 0;
   double c = cos(th), s = sin(th);
   /* Input pixel u (continuous) is the fraction sub0 + (sub2 - sub0) u / size
@@ -37,12 +57,16 @@ csm_status csm_task_crop_matrix(const csm_task_info *info, const csm_face *face,
   return CSM_OK;
 }
 
+csm_status csm_task_crop_matrix(const csm_task_info *info, const csm_face *face, double m[6]) {
+  return csm_task_crop_matrix_image(info, face, 0, 0, m);
+}
+
 csm_status csm_task_preprocess(const csm_task_info *info, const csm_image *img,
                                const csm_face *face, float *dst) {
   if (!info || !img || !face || !dst)
     return csm_fail(CSM_EUSAGE, "csm_task_preprocess: NULL argument");
   double m[6];
-  csm_status st = csm_task_crop_matrix(info, face, m);
+  csm_status st = csm_task_crop_matrix_image(info, face, img->w, img->h, m);
   if (st) return st;
   int n = info->size;
   if (info->channels == 3)

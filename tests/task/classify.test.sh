@@ -12,6 +12,11 @@ shared=${CSM_SHARED_DATA:-$root/../shared/data}
 faces=$shared/faceapi
 MIN_GENDER=${CSM_CLASSIFY_MIN_GENDER:-36}         # of 40
 MIN_EXPRESSION=${CSM_CLASSIFY_MIN_EXPRESSION:-4} # of 7
+# Agreement with human 3.3.6's labels, of 7. The engine issue's target is 6;
+# csm is at 5 today (its detector boxes differ from human's by a few pixels and
+# this model flips on that: with human's own boxes the same crop agrees 6/7,
+# docs/tasks.md). 5 guards against regressions until the target is met.
+MIN_AGREE=${CSM_CLASSIFY_MIN_AGREE:-5}
 
 for f in faceres emotion blazeface-back blazeface-front; do
   [ -f "$models/$f.json" ] || { echo "model $f not installed: skipped"; exit 77; }
@@ -87,6 +92,35 @@ PY
 )
 echo "expression: $right/7 right: $detail"
 [ "$right" -ge "$MIN_EXPRESSION" ] || fail "expression: $right/7 < $MIN_EXPRESSION"
+
+# ---- expression: agreement with human 3.3.6's own labels --------------------
+npm=${CSM_NPM_DIR:-$root/deps/npm/node_modules}
+if ! command -v node >/dev/null; then
+  echo "expression vs human: node not found: skipped"
+elif [ ! -d "$npm/@vladmandic/human" ]; then
+  echo "expression vs human: no npm tree at $npm: skipped"
+elif ! node "${CSM_SOURCE_DIR:-$root}/tests/oracles/human_faces.mjs" --detector back --min-score 0.2 \
+  --emotion "${ex[@]}" >"$tmp/human.json" 2>"$tmp/human.err"; then
+  fail "human oracle: $(tail -1 "$tmp/human.err")"
+else
+  read -r agree detail < <(python3 - "$tmp/expr.json" "$tmp/human.json" <<'PY'
+import json, os, sys
+csm = {os.path.basename(im["path"]): (im["faces"][0]["label"] if im["faces"] else "none")
+       for im in json.load(open(sys.argv[1]))["images"]}
+hum = {}
+for im in json.load(open(sys.argv[2]))["images"]:
+    # human labels only faces its mesh keeps: the largest of those.
+    fs = [f for f in im["faces"] if f.get("emotion")]
+    f = max(fs, key=lambda f: f["box"][2] * f["box"][3]) if fs else {"emotion": "none"}
+    hum[os.path.basename(im["path"])] = f["emotion"]
+names = sorted(hum)
+agree = sum(csm.get(n) == hum[n] for n in names)
+print(agree, "human:", ",".join(hum[n] for n in names), "csm:", ",".join(csm.get(n, "none") for n in names))
+PY
+  )
+  echo "expression vs human: $agree/7 agree; $detail"
+  [ "$agree" -ge "$MIN_AGREE" ] || fail "expression vs human: $agree/7 < $MIN_AGREE"
+fi
 
 # ---- every task runs on a group photo and gives normalized scores -----------
 for task in $("$csm" tasks --json | python3 -c "import json,sys; print(' '.join(t['name'] for t in json.load(sys.stdin)['tasks']))"); do
