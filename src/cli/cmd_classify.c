@@ -40,6 +40,7 @@ typedef struct image_result {
 } image_result;
 
 static int parse(int argc, char **argv, classify_args *a) {
+  int common;
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i];
     int has_val = i + 1 < argc;
@@ -52,27 +53,8 @@ static int parse(int argc, char **argv, classify_args *a) {
       a->no_detect = 1;
     } else if (!strcmp(o, "--task") && has_val) {
       a->task = argv[++i];
-    } else if (!strcmp(o, "--detector") && has_val) {
-      const char *v = argv[++i];
-      if (!strcmp(v, "auto")) {
-        a->opt.detector = CSM_DETECTOR_AUTO;
-      } else if (!strcmp(v, "front")) {
-        a->opt.detector = CSM_DETECTOR_FRONT;
-      } else if (!strcmp(v, "back")) {
-        a->opt.detector = CSM_DETECTOR_BACK;
-      } else {
-        return csm_cli_usage_error("classify", "--detector takes auto, front or back, not '%s'", v);
-      }
-    } else if (!strcmp(o, "--min-score") && has_val) {
-      double s;
-      if (csm_cli_parse_doubles(argv[++i], &s, 1) || !(s >= 0 && s < 1))
-        return csm_cli_usage_error("classify", "--min-score takes a number in [0, 1)");
-      a->opt.min_score = (float)s;
-    } else if (!strcmp(o, "--threads") && has_val) {
-      int t;
-      if (csm_cli_parse_int(argv[++i], &t))
-        return csm_cli_usage_error("classify", "--threads takes a positive integer");
-      csm_set_threads(t);
+    } else if ((common = csm_cli_common_option("classify", argc, argv, &i, &a->opt)) != 0) {
+      if (common < 0) return CSM_EXIT_USAGE;
     } else if (o[0] == '-' && o[1]) {
       return csm_cli_usage_error("classify", "unknown option '%s' (or missing value)", o);
     } else {

@@ -9,7 +9,8 @@ csm_shape csm_shape_make(int rank, const int64_t *dims) {
   csm_shape s;
   memset(&s, 0, sizeof s);
   s.rank = rank;
-  for (int i = 0; i < rank && i < CSM_MAX_RANK; i++) s.d[i] = dims[i];
+  for (int i = 0; i < rank && i < CSM_MAX_RANK; i++)
+    s.d[i] = dims[i];
   return s;
 }
 
@@ -70,7 +71,8 @@ void csm_tensor_free(csm_tensor *t) {
 
 size_t csm_tensor_numel(const csm_tensor *t) {
   size_t n = 1;
-  for (int i = 0; i < t->shape.rank; i++) n *= (size_t)t->shape.d[i];
+  for (int i = 0; i < t->shape.rank; i++)
+    n *= (size_t)t->shape.d[i];
   return n;
 }
 
