@@ -174,6 +174,51 @@ csm_status csm_canon_save(const csm_canon *c, const char *path, const char *cons
  * i.e. clockwise on screen) and *nt. Duplicate points are an error. */
 csm_status csm_delaunay(const double *x, const double *y, int n, int32_t **tri, int *nt);
 
+/* ---- PRNet alignments (src/face/prnet_align.c) --------------------------- */
+
+/* The reference implementation's canonical face: PRNet's frontal mesh
+ * (frontal_mesh.mat, `vertices` N x 3 in frontal.jpg pixels), rows
+ * vertices[::stride] so that row k matches row k of every per-image mesh
+ * subsampled the same way (the reference: stride 20, 2194 rows). The
+ * frontal positions are scaled into a size x size frame: the whole frontal
+ * mesh's bounding box, one scale for both axes, centred, with
+ * CSM_PRNET_MARGIN x size on each side of the longer extent. Triangles: the
+ * file's `triangles` for stride 1, else a Delaunay triangulation of the
+ * subsampled frontal points without the triangles whose longest edge
+ * exceeds 3 x the median (they bridge the outline's concave parts). */
+#define CSM_PRNET_MARGIN 0.05
+typedef struct csm_prnet_canon csm_prnet_canon;
+
+csm_status csm_prnet_canon_load(const char *frontal_mesh_mat, int stride, int size,
+                                csm_prnet_canon **out);
+void csm_prnet_canon_free(csm_prnet_canon *pc);
+int csm_prnet_canon_size(const csm_prnet_canon *pc);
+int csm_prnet_canon_num_vertices(const csm_prnet_canon *pc);
+/* n x 2 floats, frame pixels. */
+const float *csm_prnet_canon_xy(const csm_prnet_canon *pc);
+int csm_prnet_canon_num_triangles(const csm_prnet_canon *pc);
+/* t x 3, 0-based. */
+const int32_t *csm_prnet_canon_triangles(const csm_prnet_canon *pc);
+/* The frame: frame = frontal-image pixel * scale + (ox, oy). */
+void csm_prnet_canon_frame(const csm_prnet_canon *pc, double *scale, double *ox, double *oy);
+
+/* Correspondence of a PRNet mesh in a w x h image (image_xyz n x 3: x, y
+ * image pixels, z PRNet's depth, larger = nearer; negated here) with the
+ * canonical face, rasterized at the frame's size. n must be the canonical
+ * vertex count (CSM_EINPUT otherwise; the caller names the file). */
+csm_status csm_prnet_corr(const csm_prnet_canon *pc, const float *image_xyz, int n, int image_w,
+                          int image_h, csm_corr **out);
+/* frontal.jpg (the image the frontal mesh is in) resampled into the frame
+ * (bilinear); frame pixels outside the photo are grey. out: size x size. */
+csm_status csm_prnet_canon_background(const csm_prnet_canon *pc, const csm_image *frontal,
+                                      csm_image *out);
+/* The face frontalized: each canonical pixel centre visible in img (corr
+ * from csm_prnet_corr with this pc) reads img bilinearly; the others are
+ * copied from `fill` (size x size, e.g. csm_prnet_canon_background) when
+ * given, else grey. out is size x size (csm_image_free). */
+csm_status csm_prnet_warp(const csm_prnet_canon *pc, const csm_image *img, const csm_corr *corr,
+                          const csm_image *fill, csm_image *out);
+
 #ifdef __cplusplus
 }
 #endif

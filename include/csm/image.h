@@ -42,6 +42,10 @@ csm_status csm_image_sample(const csm_image *img, const double box[4], int ow, i
 csm_status csm_image_warp_affine(const csm_image *img, const double m[6], int ow, int oh,
                                  int channels, float lo, float hi, float *dst);
 
+/* One RGB pixel read bilinearly at continuous coordinates (pixel k spans
+ * [k, k+1)), edge pixels repeated; for warps that write 8-bit images. */
+void csm_image_bilinear_rgb(const csm_image *img, double x, double y, unsigned char rgb[3]);
+
 /* ---- Implemented by src/image/{encode,resize,draw}.c -------------------- */
 
 /* Writes img as an 8-bit RGB PNG, atomically: to "path.tmp.<pid>", then

@@ -22,15 +22,31 @@ static const char *help =
     "  --detector D         auto (default), front or back\n"
     "  --min-score S        detector score threshold in [0, 1) (default 0.5)\n"
     "  --threads N          threads (default: all cores)\n\n"
+    "PRNet alignments (the reference implementation's inputs; no detection):\n"
+    "  --align prnet        frontalize with a PRNet mesh per image instead of FaceMesh:\n"
+    "                       writes DIR/<stem>_warp.png\n"
+    "  --mesh PATH          the image's PRNet mesh (.mat, `vertices` N x 3); with a\n"
+    "                       folder, <folder>/<stem>_mesh.mat per image\n"
+    "  --canonical-mesh M   PRNet's frontal mesh (frontal_mesh.mat); its vertices[::20]\n"
+    "                       match the image meshes row for row\n"
+    "  --canonical PHOTO    with --align prnet: the frontal image the canonical mesh is\n"
+    "                       in (frontal.jpg), resampled into the frame, fills hidden parts\n"
+    "  --size N             with --align prnet: frame N x N (default 256), the frontal\n"
+    "                       mesh's bounding box scaled into it with a 5% margin\n\n"
     "All images are processed before any file is written; an error prints one\n"
     "line naming the file and exits 2 (bad input) with no output written.\n";
 
 typedef struct warp_args {
   const char **images;
-  int n_images, size;
-  const char *out_dir, *canonical;
+  int n_images, size, prnet;
+  const char *out_dir, *canonical, *mesh, *canonical_mesh;
   csm_detect_options opt;
 } warp_args;
+
+static int is_dir(const char *path) {
+  struct stat s;
+  return stat(path, &s) == 0 && S_ISDIR(s.st_mode);
+}
 
 static int parse(int argc, char **argv, warp_args *a) {
   int common;
@@ -42,6 +58,15 @@ static int parse(int argc, char **argv, warp_args *a) {
       exit(CSM_EXIT_OK);
     } else if (!strcmp(o, "-o") && has_val) {
       a->out_dir = argv[++i];
+    } else if (!strcmp(o, "--align") && has_val) {
+      const char *v = argv[++i];
+      if (strcmp(v, "prnet") && strcmp(v, "facemesh"))
+        return csm_cli_usage_error("warp", "--align takes prnet or facemesh, not '%s'", v);
+      a->prnet = !strcmp(v, "prnet");
+    } else if (!strcmp(o, "--mesh") && has_val) {
+      a->mesh = argv[++i];
+    } else if (!strcmp(o, "--canonical-mesh") && has_val) {
+      a->canonical_mesh = argv[++i];
     } else if (!strcmp(o, "--canonical") && has_val) {
       a->canonical = argv[++i];
     } else if (!strcmp(o, "--size") && has_val) {
@@ -57,6 +82,13 @@ static int parse(int argc, char **argv, warp_args *a) {
   }
   if (!a->n_images) return csm_cli_usage_error("warp", "no images given");
   if (!a->out_dir) return csm_cli_usage_error("warp", "no output folder given (-o DIR)");
+  if (!a->prnet && (a->mesh || a->canonical_mesh))
+    return csm_cli_usage_error("warp", "--mesh and --canonical-mesh need --align prnet");
+  if (a->prnet && !a->mesh) return csm_cli_usage_error("warp", "--align prnet needs --mesh");
+  if (a->prnet && !a->canonical_mesh)
+    return csm_cli_usage_error("warp", "--align prnet needs --canonical-mesh");
+  if (a->prnet && a->n_images > 1 && !is_dir(a->mesh))
+    return csm_cli_usage_error("warp", "--mesh must be a folder with several images");
   return CSM_EXIT_OK;
 }
 
@@ -71,7 +103,8 @@ static csm_status out_path(const char *dir, const char *image, int k, char *buf,
   base = base ? base + 1 : image;
   const char *dot = strrchr(base, '.');
   int stem = (int)(dot && dot != base ? (size_t)(dot - base) : strlen(base));
-  int n = snprintf(buf, len, "%s/%.*s_face%d_warp.png", dir, stem, base, k);
+  int n = k > 0 ? snprintf(buf, len, "%s/%.*s_face%d_warp.png", dir, stem, base, k)
+                : snprintf(buf, len, "%s/%.*s_warp.png", dir, stem, base);
   if (n < 0 || (size_t)n >= len) return csm_fail(CSM_EUSAGE, "%s: output path too long", image);
   return CSM_OK;
 }
@@ -102,6 +135,74 @@ static csm_status canonical_fill(csm_face_detector *det, const csm_canon *canon,
     st = csm_canon_from_photo(canon, &img, &faces[0], size, fill);
   free(faces);
   csm_image_free(&img);
+  return st;
+}
+
+/* The PRNet mesh of one image: --mesh itself, or <folder>/<stem>_mesh.mat
+ * (the reference's naming) when it is a folder. */
+static csm_status mesh_path(const char *mesh, const char *image, char *buf, size_t len) {
+  int n;
+  if (!is_dir(mesh)) {
+    n = snprintf(buf, len, "%s", mesh);
+  } else {
+    const char *base = strrchr(image, '/');
+    base = base ? base + 1 : image;
+    const char *dot = strrchr(base, '.');
+    int stem = (int)(dot && dot != base ? (size_t)(dot - base) : strlen(base));
+    n = snprintf(buf, len, "%s/%.*s_mesh.mat", mesh, stem, base);
+  }
+  if (n < 0 || (size_t)n >= len) return csm_fail(CSM_EUSAGE, "%s: mesh path too long", image);
+  return CSM_OK;
+}
+
+/* One image frontalized through its PRNet mesh. */
+static csm_status prnet_one(const csm_prnet_canon *pc, const char *image, const char *mesh,
+                            const csm_image *fill, csm_image *out) {
+  csm_image img;
+  csm_status st = csm_image_load(image, &img);
+  if (st) return st;
+  float *v = NULL;
+  int rows = 0, cols = 0;
+  csm_corr *corr = NULL;
+  st = csm_mat_read_matrix(mesh, "vertices", &v, &rows, &cols);
+  if (!st) {
+    st = csm_prnet_corr(pc, v, rows, img.w, img.h, &corr);
+    if (st == CSM_EINPUT) st = csm_fail_context(st, "%s: ", mesh);
+  }
+  if (!st) st = csm_prnet_warp(pc, &img, corr, fill, out);
+  csm_corr_free(corr);
+  free(v);
+  csm_image_free(&img);
+  return st;
+}
+
+static csm_status run_prnet(const warp_args *a, warped **out, int *n_out) {
+  csm_prnet_canon *pc = NULL;
+  csm_image fill = {0, 0, NULL};
+  warped *w = calloc((size_t)a->n_images, sizeof *w);
+  int n = 0;
+  /* Stride 20: the reference's vertices[::20], as the sample meshes. */
+  csm_status st =
+      w ? csm_prnet_canon_load(a->canonical_mesh, 20, a->size ? a->size : 256, &pc) : CSM_ENOMEM;
+  if (!st && a->canonical) {
+    csm_image photo;
+    st = csm_image_load(a->canonical, &photo);
+    if (!st) {
+      st = csm_prnet_canon_background(pc, &photo, &fill);
+      csm_image_free(&photo);
+    }
+  }
+  for (int i = 0; !st && i < a->n_images; i++) {
+    char mesh[PATH_MAX];
+    st = mesh_path(a->mesh, a->images[i], mesh, sizeof mesh);
+    if (!st) st = out_path(a->out_dir, a->images[i], 0, w[n].path, sizeof w[n].path);
+    if (!st) st = prnet_one(pc, a->images[i], mesh, fill.rgb ? &fill : NULL, &w[n].img);
+    if (!st) n++;
+  }
+  if (fill.rgb) csm_image_free(&fill);
+  csm_prnet_canon_free(pc);
+  *out = w;
+  *n_out = n;
   return st;
 }
 
@@ -170,7 +271,7 @@ int csm_cli_warp(int argc, char **argv) {
   warped *w = NULL;
   int n = 0;
   /* Every image first, files after: an error leaves no partial output. */
-  csm_status st = run(&a, &w, &n);
+  csm_status st = a.prnet ? run_prnet(&a, &w, &n) : run(&a, &w, &n);
   if (!st) st = make_dir(a.out_dir);
   for (int k = 0; !st && k < n; k++)
     st = csm_image_write_png(w[k].path, &w[k].img);

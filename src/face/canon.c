@@ -296,25 +296,6 @@ csm_status csm_canon_corr(const csm_canon *c, const csm_face *face, int image_w,
   return st;
 }
 
-/* Bilinear read at continuous coordinates (pixel k spans [k, k+1)), edge
- * pixels repeated. */
-static void sample(const csm_image *img, double x, double y, unsigned char rgb[3]) {
-  x -= 0.5, y -= 0.5;
-  int x0 = (int)floor(x), y0 = (int)floor(y);
-  double fx = x - x0, fy = y - y0;
-  int xa = x0 < 0 ? 0 : x0 >= img->w ? img->w - 1 : x0;
-  int xb = x0 + 1 < 0 ? 0 : x0 + 1 >= img->w ? img->w - 1 : x0 + 1;
-  int ya = y0 < 0 ? 0 : y0 >= img->h ? img->h - 1 : y0;
-  int yb = y0 + 1 < 0 ? 0 : y0 + 1 >= img->h ? img->h - 1 : y0 + 1;
-  const unsigned char *p = img->rgb;
-  for (int k = 0; k < 3; k++) {
-    double a = p[((size_t)ya * img->w + xa) * 3 + k], b = p[((size_t)ya * img->w + xb) * 3 + k];
-    double d = p[((size_t)yb * img->w + xa) * 3 + k], e = p[((size_t)yb * img->w + xb) * 3 + k];
-    double v = (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * d + fx * e);
-    rgb[k] = (unsigned char)lround(fmin(255, fmax(0, v)));
-  }
-}
-
 static csm_status new_image(int w, int h, unsigned char grey, csm_image *out) {
   out->w = w, out->h = h;
   out->rgb = malloc((size_t)w * h * 3);
@@ -346,7 +327,7 @@ csm_status csm_canon_warp(const csm_canon *c, const csm_image *img, const csm_fa
     for (int i = 0; i < size; i++) {
       double x, y;
       if (vis[(size_t)j * size + i] && csm_corr_to_image(corr, i + 0.5, j + 0.5, &x, &y))
-        sample(img, x, y, out->rgb + ((size_t)j * size + i) * 3);
+        csm_image_bilinear_rgb(img, x, y, out->rgb + ((size_t)j * size + i) * 3);
     }
   csm_corr_free(corr);
   return CSM_OK;

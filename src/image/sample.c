@@ -53,3 +53,20 @@ csm_status csm_image_warp_affine(const csm_image *img, const double m[6], int ow
   }
   return CSM_OK;
 }
+
+void csm_image_bilinear_rgb(const csm_image *img, double x, double y, unsigned char rgb[3]) {
+  x -= 0.5, y -= 0.5;
+  int x0 = (int)floor(x), y0 = (int)floor(y);
+  double fx = x - x0, fy = y - y0;
+  int xa = x0 < 0 ? 0 : x0 >= img->w ? img->w - 1 : x0;
+  int xb = x0 + 1 < 0 ? 0 : x0 + 1 >= img->w ? img->w - 1 : x0 + 1;
+  int ya = y0 < 0 ? 0 : y0 >= img->h ? img->h - 1 : y0;
+  int yb = y0 + 1 < 0 ? 0 : y0 + 1 >= img->h ? img->h - 1 : y0 + 1;
+  const unsigned char *p = img->rgb;
+  for (int k = 0; k < 3; k++) {
+    double a = p[((size_t)ya * img->w + xa) * 3 + k], b = p[((size_t)ya * img->w + xb) * 3 + k];
+    double d = p[((size_t)yb * img->w + xa) * 3 + k], e = p[((size_t)yb * img->w + xb) * 3 + k];
+    double v = (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * d + fx * e);
+    rgb[k] = (unsigned char)lround(fmin(255, fmax(0, v)));
+  }
+}
