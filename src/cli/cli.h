@@ -42,6 +42,9 @@ int csm_cli_parse_int(const char *s, int *v);
  * none of them, -1 after printing a usage error for `cmd`. */
 int csm_cli_common_option(const char *cmd, int argc, char **argv, int *i, csm_detect_options *opt);
 
+/* Creates the output folder DIR if missing (an existing file is an error). */
+csm_status csm_cli_make_dir(const char *dir);
+
 /* JSON helpers writing to fp. */
 void csm_json_string(FILE *fp, const char *s);
 void csm_json_shape(FILE *fp, const csm_shape *s);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -129,6 +130,14 @@ int csm_cli_common_option(const char *cmd, int argc, char **argv, int *i, csm_de
   }
   (*i)++;
   return 1;
+}
+
+csm_status csm_cli_make_dir(const char *dir) {
+  if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
+    struct stat s;
+    if (stat(dir, &s) == 0 && S_ISDIR(s.st_mode)) return CSM_OK;
+  }
+  return csm_fail(CSM_EIO, "%s: cannot create output folder (%s)", dir, strerror(errno));
 }
 
 void csm_json_string(FILE *fp, const char *s) {

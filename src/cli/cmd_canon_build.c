@@ -131,8 +131,7 @@ int csm_cli_canon_build(int argc, char **argv) {
   if (!st && c.n < 1) st = csm_fail(CSM_EINPUT, "no frontal face found in the photos");
   if (!st)
     st = csm_canon_build((const float(*)[CSM_MESH_POINTS][3])c.mesh, c.n, a.size, a.margin, &canon);
-  if (!st && mkdir(a.out_dir, 0777) != 0 && errno != EEXIST)
-    st = csm_fail(CSM_EIO, "%s: cannot create output folder (%s)", a.out_dir, strerror(errno));
+  if (!st) st = csm_cli_make_dir(a.out_dir);
   char path[PATH_MAX];
   if (!st) {
     snprintf(path, sizeof path, "%s/facemesh_canonical.json", a.out_dir);

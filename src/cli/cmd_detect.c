@@ -172,14 +172,6 @@ static void print_summary(const detect_args *a, csm_face **faces, const int *nf)
   }
 }
 
-static csm_status make_dir(const char *dir) {
-  if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
-    struct stat s;
-    if (stat(dir, &s) == 0 && S_ISDIR(s.st_mode)) return CSM_OK;
-  }
-  return csm_fail(CSM_EIO, "%s: cannot create output folder (%s)", dir, strerror(errno));
-}
-
 int csm_cli_detect(int argc, char **argv) {
   detect_args a;
   memset(&a, 0, sizeof a);
@@ -208,7 +200,7 @@ int csm_cli_detect(int argc, char **argv) {
     if (progress) fprintf(stderr, "\rcsm detect: %d/%d images", i + 1, a.n_images);
   }
   if (progress) fprintf(stderr, "\n");
-  if (!st && a.out_dir) st = make_dir(a.out_dir);
+  if (!st && a.out_dir) st = csm_cli_make_dir(a.out_dir);
   for (int i = 0; !st && a.out_dir && i < a.n_images; i++)
     st = write_overlay(a.out_dir, a.images[i], faces[i], nf[i]);
   if (!st) {

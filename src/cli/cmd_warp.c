@@ -206,14 +206,6 @@ static csm_status run_prnet(const warp_args *a, warped **out, int *n_out) {
   return st;
 }
 
-static csm_status make_dir(const char *dir) {
-  if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
-    struct stat s;
-    if (stat(dir, &s) == 0 && S_ISDIR(s.st_mode)) return CSM_OK;
-  }
-  return csm_fail(CSM_EIO, "%s: cannot create output folder (%s)", dir, strerror(errno));
-}
-
 static csm_status run(const warp_args *a, warped **out, int *n_out) {
   csm_canon *canon = NULL;
   csm_face_detector *det = NULL;
@@ -272,7 +264,7 @@ int csm_cli_warp(int argc, char **argv) {
   int n = 0;
   /* Every image first, files after: an error leaves no partial output. */
   csm_status st = a.prnet ? run_prnet(&a, &w, &n) : run(&a, &w, &n);
-  if (!st) st = make_dir(a.out_dir);
+  if (!st) st = csm_cli_make_dir(a.out_dir);
   for (int k = 0; !st && k < n; k++)
     st = csm_image_write_png(w[k].path, &w[k].img);
   if (!st) fprintf(stderr, "csm warp: %d face%s written to %s\n", n, n == 1 ? "" : "s", a.out_dir);
