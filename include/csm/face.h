@@ -48,6 +48,8 @@ typedef struct csm_detect_options {
   int max_faces;   /* default 64 */
   int mesh;        /* run FaceMesh on each face (default 1) */
   int refine;      /* second FaceMesh pass on the crop from the first mesh (default 1) */
+  int hard_nms;    /* plain NMS, as @vladmandic/human does (default 0: near-duplicate
+                      boxes of one face are averaged, MediaPipe-style) */
 } csm_detect_options;
 
 csm_detect_options csm_detect_options_default(void);

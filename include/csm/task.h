@@ -46,12 +46,20 @@ typedef struct csm_task_info {
   /* > 0: the classes are values (FaceRes age: class k = k years) and the
    * result's value is the expectation sum_k k * p_k. */
   int expect_value;
-  /* > 0: sample the crop on human's grid instead of csm's (docs/tasks.md):
+  /* > 0: find faces and sample the crop as human does (docs/tasks.md; see
+   * csm_task_detect_options):
    * the square's corners rounded to whole pixels (squarifyBox), a
    * corner-aligned 256x256 cropAndResize, then a top-left-aligned
    * resizeBilinear to size x size. Ignores sub and upright. */
   int human_grid;
 } csm_task_info;
+
+/* The detector settings a task asks for: csm_detect_options_default(),
+ * except for tasks fed on human's grid, which also find faces as human's
+ * default pipeline does (back model, score 0.2, plain NMS, faces whose
+ * single-pass FaceMesh score is below 0.2 dropped), so that their crops are
+ * the ones the model's own pipeline feeds it. */
+csm_detect_options csm_task_detect_options(const csm_task_info *info);
 
 /* Zoo entry by name, or NULL. */
 const csm_task_info *csm_task_find(const char *name);

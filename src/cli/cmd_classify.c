@@ -184,11 +184,28 @@ static void print_text(const classify_args *a, const csm_task_info *info, const 
   }
 }
 
+/* The task decides how faces are found (a task that replicates its model's
+ * own pipeline finds them as that pipeline does); --detector and
+ * --min-score given on the command line still win. */
+static void apply_task_detection(classify_args *a, int argc, char **argv) {
+  csm_detect_options want = csm_task_detect_options(csm_task_find(a->task));
+  int user_detector = 0, user_score = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--detector")) user_detector = 1;
+    if (!strcmp(argv[i], "--min-score")) user_score = 1;
+  }
+  if (!user_detector) a->opt.detector = want.detector;
+  if (!user_score) a->opt.min_score = want.min_score;
+  a->opt.hard_nms = want.hard_nms;
+  a->opt.refine = want.refine;
+  /* Otherwise the crops need only the box and the roll. */
+  a->opt.mesh = want.mesh && csm_task_find(a->task)->human_grid;
+}
+
 int csm_cli_classify(int argc, char **argv) {
   classify_args a;
   memset(&a, 0, sizeof a);
   a.opt = csm_detect_options_default();
-  a.opt.mesh = 0; /* the crops need only the box and the roll */
   a.images = calloc((size_t)argc, sizeof(char *));
   if (!a.images) return csm_cli_fail(CSM_ENOMEM);
   int rc = parse(argc, argv, &a);
@@ -196,6 +213,7 @@ int csm_cli_classify(int argc, char **argv) {
     free(a.images);
     return rc;
   }
+  apply_task_detection(&a, argc, argv);
   image_result *res = calloc((size_t)a.n_images, sizeof *res);
   csm_face_detector *det = NULL;
   csm_task *task = NULL;

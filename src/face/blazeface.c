@@ -98,6 +98,10 @@ static int by_score_desc(const void *pa, const void *pb) {
 }
 
 int csm_bf_weighted_nms(csm_bf_det *d, int n, float iou, int max_out) {
+  return csm_bf_nms(d, n, iou, fmaxf(iou, CSM_BF_AVERAGE_IOU), max_out);
+}
+
+int csm_bf_nms(csm_bf_det *d, int n, float iou, float avg_iou, int max_out) {
   /* Weighted rather than hard NMS (MediaPipe's choice for BlazeFace): the
    * anchors firing on one face each carry an estimate, and averaging them
    * steadies the box and keypoints. Only near-duplicates of the best box
@@ -105,7 +109,6 @@ int csm_bf_weighted_nms(csm_bf_det *d, int n, float iou, int max_out) {
    * suppression overlap) boxes framing the face at other scales drag it
    * out, ~10% larger than the best anchor's on the front model (box IoU
    * down to 0.75 against human's hard NMS; 0.93 with this rule). */
-  const float avg_iou = fmaxf(iou, CSM_BF_AVERAGE_IOU);
   qsort(d, (size_t)n, sizeof *d, by_score_desc);
   int kept = 0, remaining = n;
   while (remaining > 0 && kept < max_out) {
@@ -194,7 +197,7 @@ static csm_status gather_raw(const csm_model *m, const csm_tensor *out, int n_ou
 }
 
 csm_status csm_bf_detect(csm_model *m, const csm_image *img, float min_score, float iou,
-                         int max_faces, csm_face **faces, int *n) {
+                         int hard_nms, int max_faces, csm_face **faces, int *n) {
   *faces = NULL;
   *n = 0;
   if (!img || !img->rgb || img->w <= 0 || img->h <= 0)
@@ -229,7 +232,8 @@ csm_status csm_bf_detect(csm_model *m, const csm_image *img, float min_score, fl
   if ((st = gather_raw(m, out, n_out, na, raw))) goto done;
   csm_bf_anchors(size, anchors);
   int nd = csm_bf_decode(raw, anchors, na, min_score, dets);
-  nd = csm_bf_weighted_nms(dets, nd, iou, max_faces);
+  nd = hard_nms ? csm_bf_nms(dets, nd, iou, 2.0f, max_faces)
+                : csm_bf_weighted_nms(dets, nd, iou, max_faces);
   if (nd > 0) {
     *faces = csm_calloc((size_t)nd, sizeof **faces);
     if (!*faces) {

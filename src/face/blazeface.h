@@ -43,6 +43,9 @@ float csm_bf_iou(const float a[4], const float b[4]);
  * CSM_BF_AVERAGE_IOU); it keeps the best score. Returns the number kept
  * (<= max_out), best first. */
 int csm_bf_weighted_nms(csm_bf_det *d, int n, float iou, int max_out);
+/* The same with the averaging overlap given: above 1 nothing is averaged
+ * (plain non-maximum suppression). */
+int csm_bf_nms(csm_bf_det *d, int n, float iou, float avg_iou, int max_out);
 
 /* In-plane roll in degrees from the eye keypoints (model order: the
  * subject's right eye first, on the image's left): the angle of the
@@ -53,6 +56,6 @@ float csm_bf_roll_deg(const float right_eye[2], const float left_eye[2]);
  * maps to image pixels as faces (box, score, keypoints, roll; no mesh).
  * *faces is malloc'ed; sorted by score. */
 csm_status csm_bf_detect(csm_model *m, const csm_image *img, float min_score, float iou,
-                         int max_faces, csm_face **faces, int *n);
+                         int hard_nms, int max_faces, csm_face **faces, int *n);
 
 #endif

@@ -93,8 +93,9 @@ static csm_status detect_boxes(csm_face_detector *d, const csm_image *img, csm_f
                                int *n) {
   const csm_detect_options *o = &d->opt;
   if (o->detector == CSM_DETECTOR_FRONT)
-    return csm_bf_detect(d->front, img, o->min_score, o->iou, o->max_faces, faces, n);
-  csm_status st = csm_bf_detect(d->back, img, o->min_score, o->iou, o->max_faces, faces, n);
+    return csm_bf_detect(d->front, img, o->min_score, o->iou, o->hard_nms, o->max_faces, faces, n);
+  csm_status st =
+      csm_bf_detect(d->back, img, o->min_score, o->iou, o->hard_nms, o->max_faces, faces, n);
   if (st || o->detector == CSM_DETECTOR_BACK) return st;
   /* AUTO: the back model finds small faces and misses faces filling the
    * frame; the front model is the reverse. Run front when back found
@@ -102,7 +103,7 @@ static csm_status detect_boxes(csm_face_detector *d, const csm_image *img, csm_f
   if (*n > 0 && !is_closeup(*faces, *n, img)) return CSM_OK;
   csm_face *ff = NULL;
   int nf = 0;
-  st = csm_bf_detect(d->front, img, o->min_score, o->iou, o->max_faces, &ff, &nf);
+  st = csm_bf_detect(d->front, img, o->min_score, o->iou, o->hard_nms, o->max_faces, &ff, &nf);
   if (st) return st;
   if (nf > 0) {
     free(*faces);

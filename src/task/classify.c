@@ -204,3 +204,15 @@ csm_status csm_task_run(csm_task *t, const float *inputs, int n, csm_task_result
   free(outs);
   return st;
 }
+
+csm_detect_options csm_task_detect_options(const csm_task_info *info) {
+  csm_detect_options o = csm_detect_options_default();
+  if (info && info->human_grid) {
+    o.detector = CSM_DETECTOR_BACK;
+    o.min_score = 0.2f;
+    o.hard_nms = 1;
+    o.mesh = 1; /* human drops faces its mesh does not confirm */
+    o.refine = 0;
+  }
+  return o;
+}

@@ -71,17 +71,19 @@ static const csm_task_info zoo[] = {
      male_female,
      0,
      0},
-    /* emotion.ts: gray = rgb . constants.rgb on 0..1, then (g - 0.5) * 2. */
-    {"expression", "emotion", "Identity", "facial expression, 7 classes, 64x64 gray", TIGHT_CROP, 1,
-     WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 0},
-    /* The same model fed exactly as human feeds it (face.ts: the facemesh
-     * face tensor, i.e. the 1.4x squared BlazeFace box cut to 256x256 before
-     * the mesh runs, no roll correction; emotion.ts: resized to 64x64). With
-     * human's own boxes it agrees with human on 6/7 expression photos, but
-     * csm's boxes differ from human's by a few pixels and the model is that
-     * sensitive: 3/7 (4/7 with --detector back) (docs/tasks.md). */
-    {"expression-human", "emotion", "Identity", "facial expression fed like human (1.4x box grid)",
+    /* The emotion model fed exactly as its own pipeline (human 3.3.6) feeds
+     * it: faces found as human finds them, the facemesh face tensor (the
+     * 1.4x squared BlazeFace box cut to 256x256, no roll correction;
+     * face.ts, facemesh.ts), resized to 64x64 (emotion.ts); gray = rgb .
+     * constants.rgb on 0..1, then (g - 0.5) * 2. On the seven labelled
+     * expression photos: 4/7 right, 7/7 the same label as human. */
+    {"expression", "emotion", "Identity", "facial expression, 7 classes, 64x64 gray (as human)",
      HUMAN_CROP, 0, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 1},
+    /* The same model on the tight squared box, upright: more accurate on
+     * the labelled photos (6/7) but 5/7 agreement with human's labels. */
+    {"expression-tight", "emotion", "Identity", "facial expression on the tight face box",
+     TIGHT_CROP, 1, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 0},
+
     /* FaceRes age head: a softmax over years 0..99; csm reports the expected
      * age (human interpolates around the argmax instead). */
     {"age", "faceres", "age_pred/Softmax", "FaceRes age head (100 one-year classes)", HUMAN_CROP, 1,

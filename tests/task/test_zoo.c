@@ -84,10 +84,10 @@ static void test_models_match(void **state) {
   assert_int_not_equal(csm_task_load("/nonexistent", "gender", &t), CSM_OK);
 }
 
-/* expression: 64x64 gray, tight crop, (g - 0.5) * 2 with human's weights. */
+/* expression-tight: 64x64 gray, tight crop, (g - 0.5) * 2 with human's weights. */
 static void test_preprocess_gray(void **state) {
   (void)state;
-  const csm_task_info *info = csm_task_find("expression");
+  const csm_task_info *info = csm_task_find("expression-tight");
   assert_true(info->crop_scale == 1.0f && info->size == 64 && info->channels == 1);
   csm_image img = ramp();
   /* A 64-pixel box: input pixel (i, j) is image pixel (10 + i, 20 + j). */
@@ -130,7 +130,7 @@ static void test_preprocess_rgb(void **state) {
 /* Roll 90 degrees: the crop's x axis runs down the image, its y axis left. */
 static void test_crop_roll(void **state) {
   (void)state;
-  const csm_task_info *info = csm_task_find("expression");
+  const csm_task_info *info = csm_task_find("expression-tight");
   csm_face f = face_at(100, 100, 64, 64, 90);
   double m[6];
   CSM_ASSERT_OK(csm_task_crop_matrix(info, &f, m));
