@@ -54,8 +54,9 @@ typedef struct csm_task_info {
   int human_grid;
 } csm_task_info;
 
-/* The detector settings a task asks for: csm_detect_options_default(),
- * except for tasks fed on human's grid, which also find faces as human's
+/* The detector settings a task asks for: csm_detect_options_default()
+ * without the mesh (a crop needs only the box and the roll), except for
+ * tasks fed on human's grid, which also find faces as human's
  * default pipeline does (back model, score 0.2, plain NMS, faces whose
  * single-pass FaceMesh score is below 0.2 dropped), so that their crops are
  * the ones the model's own pipeline feeds it. */

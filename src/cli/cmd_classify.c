@@ -198,8 +198,7 @@ static void apply_task_detection(classify_args *a, int argc, char **argv) {
   if (!user_score) a->opt.min_score = want.min_score;
   a->opt.hard_nms = want.hard_nms;
   a->opt.refine = want.refine;
-  /* Otherwise the crops need only the box and the roll. */
-  a->opt.mesh = want.mesh && csm_task_find(a->task)->human_grid;
+  a->opt.mesh = want.mesh;
 }
 
 int csm_cli_classify(int argc, char **argv) {

@@ -207,6 +207,7 @@ csm_status csm_task_run(csm_task *t, const float *inputs, int n, csm_task_result
 
 csm_detect_options csm_task_detect_options(const csm_task_info *info) {
   csm_detect_options o = csm_detect_options_default();
+  o.mesh = 0; /* a task's crop needs only the box and the roll */
   if (info && info->human_grid) {
     o.detector = CSM_DETECTOR_BACK;
     o.min_score = 0.2f;
