@@ -7,5 +7,6 @@
 #include "csm/report.h"
 #include "csm/face.h"
 #include "csm/task.h"
+#include "csm/explain.h"
 #define CSM_VERSION "0.1.0"
 #endif

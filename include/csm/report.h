@@ -1,7 +1,8 @@
-/* csm report: result files (.npy now; PNG, JSON, CSV, HTML later). */
+/* csm report: result files: .npy, map images, the HTML report. */
 #ifndef CSM_REPORT_H
 #define CSM_REPORT_H
 
+#include "csm/image.h"
 #include "csm/nn.h"
 
 #ifdef __cplusplus
@@ -13,6 +14,53 @@ extern "C" {
 csm_status csm_npy_read(const char *path, csm_tensor *out);
 /* Writes atomically (temporary file, then rename). */
 csm_status csm_npy_write(const char *path, const csm_tensor *t);
+
+/* ---- Colour maps and map images (src/report/colormap.c, map_image.c) ---- */
+
+typedef enum csm_colormap {
+  CSM_CMAP_INFERNO,  /* sequential, perceptually uniform (matplotlib's inferno) */
+  CSM_CMAP_DIVERGING /* blue - white - red, for signed maps centred on 0 */
+} csm_colormap;
+
+/* t in [0, 1] (clamped; NAN reads as 0) -> 8-bit RGB. */
+void csm_colormap_rgb(csm_colormap cm, double t, unsigned char rgb[3]);
+
+typedef struct csm_map_style {
+  csm_colormap cmap; /* default CSM_CMAP_DIVERGING */
+  /* Value range mapped to the colour map; lo >= hi: automatic (the valid
+   * values' min..max; diverging: -m..m with m their largest magnitude). */
+  float lo, hi;
+  float alpha;       /* opacity of the colours over the background (default 0.65) */
+  int colorbar;      /* a colour bar with its range labelled at the right (default 1) */
+  const char *title; /* a line of text above the map (may be NULL) */
+  int scale;         /* output enlargement factor, >= 1 (default 1) */
+} csm_map_style;
+
+csm_map_style csm_map_style_default(void);
+
+/* A w x h map drawn over a w x h background (NULL: mid grey): pixels where
+ * valid[i] != 0 (all when valid is NULL) and the value is finite are
+ * blended with the colour map; the rest show the background. out is a new
+ * image (csm_image_free), larger than w x h by the title and colour bar. */
+csm_status csm_map_render(const float *map, const unsigned char *valid, int w, int h,
+                          const csm_image *background, const csm_map_style *style,
+                          csm_image *out);
+
+/* Images side by side, top-aligned, `gap` pixels of white between them. */
+csm_status csm_image_hstack(const csm_image *imgs, int n, int gap, csm_image *out);
+
+/* ---- Text files (src/report/text_file.c) ------------------------------------ */
+
+/* Writes `len` bytes to path atomically (temporary file, then rename). */
+csm_status csm_write_file_atomic(const char *path, const char *data, size_t len);
+
+/* ---- HTML report (src/report/html.c) ---------------------------------------- */
+
+/* A self-contained static HTML page (no network: images inline as data:
+ * URIs, the stability plot as inline SVG) from a run folder (one with a
+ * run.json, docs/formats.md) or from a folder whose sub-folders are run
+ * folders (shown side by side, e.g. one CMS per task). Written atomically. */
+csm_status csm_report_html(const char *dir, const char *out_path);
 
 #ifdef __cplusplus
 }

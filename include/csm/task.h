@@ -17,7 +17,11 @@ extern "C" {
 typedef enum csm_task_output {
   CSM_TASK_PROBS,   /* the output already holds one probability per class */
   CSM_TASK_SIGMOID, /* one value p in [0, 1]: class 1 has p, class 0 has 1 - p */
-  CSM_TASK_VALUE    /* one regressed value (SSR-Net age); no classes */
+  CSM_TASK_VALUE,   /* one regressed value (SSR-Net age); no classes */
+  CSM_TASK_LOGITS,  /* one logit per class: scores are their softmax */
+  CSM_TASK_LOGIT,   /* one raw value per class, used as the score as it is */
+  CSM_TASK_POSE,    /* FaceMesh landmarks: scores are the 9 soft yaw/pitch bins */
+  CSM_TASK_EMBEDDING /* an embedding vector; no classes (verify, identify) */
 } csm_task_output;
 
 /* One zoo entry: everything needed to turn a detected face into the model's
@@ -116,6 +120,35 @@ csm_status csm_task_run(csm_task *t, const float *inputs, int n, csm_task_result
  * csm_task_run does per input, for callers that run the model themselves. */
 csm_status csm_task_scores(const csm_task_info *info, const float *raw, size_t n_out,
                            csm_task_result *out);
+
+/* ---- Confidence functions (src/task/scorer*.c) --------------------------- */
+
+/* What occlusion saliency needs from a model: a confidence for each of n
+ * samples. A sample is `views` preprocessed inputs (1; 2 for a verification
+ * pair, both faces occluded at the same canonical place), laid out one after
+ * another. Only forward passes are needed, so any black box with such a
+ * function can be explained. */
+typedef csm_status (*csm_score_fn)(void *ctx, const float *inputs, int n, float *conf);
+
+typedef struct csm_scorer {
+  int views;          /* inputs per sample */
+  int size, channels; /* each input is size x size x channels (NHWC) */
+  float black[3];     /* a black pixel's input value per channel: the zero fill */
+  csm_score_fn score; /* inputs: n * views inputs -> conf[0..n-1] */
+  void *ctx;
+  void (*free_ctx)(void *ctx); /* may be NULL */
+  char what[64];               /* what the confidence is, e.g. "P(female)" */
+} csm_scorer;
+
+/* Frees the scorer's context; the task it uses stays. */
+void csm_scorer_free(csm_scorer *s);
+
+/* The class index for a label or a number ("female", "1"); -1 if none. */
+int csm_task_class_index(const csm_task_info *info, const char *name);
+
+/* Classification (and pose): confidence = scores[cls] of csm_task_run; for
+ * CSM_TASK_VALUE tasks (cls ignored) the regressed value. */
+csm_status csm_scorer_class(csm_task *t, int cls, csm_scorer *out);
 
 #ifdef __cplusplus
 }

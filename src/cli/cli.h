@@ -17,6 +17,11 @@ int csm_cli_warp(int argc, char **argv);
 int csm_cli_canon_build(int argc, char **argv);
 int csm_cli_classify(int argc, char **argv);
 int csm_cli_tasks(int argc, char **argv);
+int csm_cli_cis(int argc, char **argv);
+int csm_cli_cms(int argc, char **argv);
+int csm_cli_reproject(int argc, char **argv);
+int csm_cli_report(int argc, char **argv);
+int csm_cli_demo(int argc, char **argv);
 
 /* Prints "csm: <last error>" and returns the exit code for st. */
 int csm_cli_fail(csm_status st);

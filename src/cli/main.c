@@ -14,7 +14,12 @@ static void usage(FILE *fp) {
           "  detect   find faces, their 468-point meshes and head pose\n"
           "  warp     faces frontalized onto the canonical face (correspondence check)\n"
           "  classify gender, expression, age or race of every face\n"
-          "  tasks    list the classification tasks (the model zoo)\n\n"
+          "  tasks    list the tasks (the model zoo and the explainable confidences)\n"
+          "  cis      canonical saliency map of every face (occlusion on the canonical face)\n"
+          "  cms      canonical model saliency: the mean CIS over a dataset (resumable)\n"
+          "  reproject  a canonical map (e.g. a CMS) drawn onto every face of images\n"
+          "  report   a static HTML page from cis/cms output folders\n"
+          "  demo     CIS, CMS, reprojections and the report on the built-in photos\n\n"
           "'csm <command> --help' describes a command. Threads: --threads N or CSM_THREADS\n"
           "(default: all cores). Exit codes: 0 ok, 1 bad usage, 2 bad input, 3 internal.\n",
           CSM_VERSION);
@@ -60,6 +65,11 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "canon-build")) return csm_cli_canon_build(sub_argc, sub_argv);
   if (!strcmp(cmd, "classify")) return csm_cli_classify(sub_argc, sub_argv);
   if (!strcmp(cmd, "tasks")) return csm_cli_tasks(sub_argc, sub_argv);
+  if (!strcmp(cmd, "cis")) return csm_cli_cis(sub_argc, sub_argv);
+  if (!strcmp(cmd, "cms")) return csm_cli_cms(sub_argc, sub_argv);
+  if (!strcmp(cmd, "reproject")) return csm_cli_reproject(sub_argc, sub_argv);
+  if (!strcmp(cmd, "report")) return csm_cli_report(sub_argc, sub_argv);
+  if (!strcmp(cmd, "demo")) return csm_cli_demo(sub_argc, sub_argv);
   fprintf(stderr, "csm: unknown command '%s' (see 'csm --help')\n", cmd);
   return CSM_EXIT_USAGE;
 }
