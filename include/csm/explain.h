@@ -77,9 +77,11 @@ typedef struct csm_occlusion {
 
 /* Occludes the sample (s->views views) at every centre visible in all views,
  * evaluates the occluded inputs in batches and records the drops. centres
- * are canonical points in the corr's raster. */
+ * are points of the canon_w x canon_h canonical raster that every view's
+ * corr was built at. */
 csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const float *centres,
-                             int n_centres, const csm_occlusion_options *opt, csm_occlusion *out);
+                             int n_centres, int canon_w, int canon_h,
+                             const csm_occlusion_options *opt, csm_occlusion *out);
 void csm_occlusion_free(csm_occlusion *o);
 
 /* ---- Canonical maps (src/explain/cis.c) ------------------------------------ */

@@ -104,6 +104,12 @@ csm_model *csm_task_model(csm_task *t);
 csm_status csm_task_preprocess(const csm_task_info *info, const csm_image *img,
                                const csm_face *face, float *dst);
 
+/* The same for a crop given by its matrix m (input pixel -> image pixel, as
+ * csm_task_crop_matrix_image gives): e.g. a whole aligned image stretched to
+ * the input, as the reference implementation feeds PRNet-aligned photos. */
+csm_status csm_task_preprocess_matrix(const csm_task_info *info, const csm_image *img,
+                                      const double m[6], float *dst);
+
 /* The result for one input. */
 typedef struct csm_task_result {
   int label;                          /* best class (argmax of scores); -1 for CSM_TASK_VALUE */
