@@ -30,7 +30,8 @@ csm_status csm_centres_grid(const unsigned char *mask, int w, int h, int stride,
   for (int j = stride / 2; j < h; j += stride)
     for (int i = stride / 2; i < w; i += stride)
       count += mask[(size_t)j * w + i] != 0;
-  if (count == 0) return csm_fail(CSM_EINPUT, "no grid point (stride %d) falls on the face", stride);
+  if (count == 0)
+    return csm_fail(CSM_EINPUT, "no grid point (stride %d) falls on the face", stride);
   float *p = csm_malloc_array((size_t)count, 2 * sizeof(float));
   if (!p) return CSM_ENOMEM;
   int k = 0;

@@ -109,7 +109,8 @@ static csm_status view_prepare(const csm_scorer *s, const csm_view *v, const flo
     vs->pos[2 * c] = vs->pos[2 * c + 1] = NAN;
     if (!csm_corr_to_image(v->corr, centres[2 * c], centres[2 * c + 1], &x, &y)) continue;
     double i = inv[0] * x + inv[1] * y + inv[2], j = inv[3] * x + inv[4] * y + inv[5];
-    if (i >= 0 && i < n && j >= 0 && j < n) vs->pos[2 * c] = (float)i, vs->pos[2 * c + 1] = (float)j;
+    if (i >= 0 && i < n && j >= 0 && j < n)
+      vs->pos[2 * c] = (float)i, vs->pos[2 * c + 1] = (float)j;
   }
   /* Fill values. */
   if (opt->fill == CSM_FILL_ZERO) {
@@ -187,12 +188,11 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
                              int n_centres, int W, int H, const csm_occlusion_options *opt_in,
                              csm_occlusion *out) {
   if (!s || !views || !centres || !out || n_centres <= 0 || W < 1 || H < 1 || !s->score ||
-      s->views < 1 ||
-      s->views > 8 || s->size < 1 || s->channels < 1)
+      s->views < 1 || s->views > 8 || s->size < 1 || s->channels < 1)
     return csm_fail(CSM_EUSAGE, "csm_occlusion_run: bad arguments");
   memset(out, 0, sizeof *out);
   csm_occlusion_options opt = opt_in ? *opt_in : csm_occlusion_options_default();
-  double patch = opt.patch > 0 ? opt.patch
+  double patch = opt.patch > 0                  ? opt.patch
                  : opt.space == CSM_PATCH_IMAGE ? DEFAULT_PATCH_IMAGE
                                                 : DEFAULT_PATCH_CANONICAL;
   if (!(patch < 1e6)) return csm_fail(CSM_EUSAGE, "occlusion patch %g is too large", patch);
