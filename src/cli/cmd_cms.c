@@ -1,8 +1,524 @@
-/* csm cms: not written yet. */
-#include "cli.h"
+/* csm cms: the Canonical Model Saliency map of a task over a dataset: the
+ * per-pixel mean of every face's CIS, checkpointed after every image. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "explain_common.h"
+
+static const char *help_head =
+    "usage: csm cms --task TASK (IMAGE... | --list FILE) -o DIR [options]\n\n"
+    "The CIS map of every face (as 'csm cis') averaged per canonical pixel over\n"
+    "the faces where that pixel was visible (DESIGN.md step 4). Writes to DIR:\n"
+    "cms.npy, cms.png, count.npy (faces per pixel), stderr.npy (standard error\n"
+    "of the mean), stability.csv (correlation of the running CMS after 1, 2, 5,\n"
+    "10, 20, 50, ... images with the final one), failures.csv (inputs without a\n"
+    "map, and why), the per-face CIS files unless --no-cis, and run.json.\n\n"
+    "  --list FILE          images, one path per line (# comments, blank lines ok)\n"
+    "  --resume             continue the run in DIR (same images and options)\n"
+    "  --no-cis             do not write per-face CIS files\n";
+
+static const char *help_tail =
+    "\nA checkpoint is written after every image: a killed run continues with\n"
+    "--resume and ends with the same bits as an uninterrupted one. Images that\n"
+    "cannot be read or hold no face are listed in failures.csv, not dropped.\n";
+
+typedef struct cms_args {
+  explain_args e;
+  const char **images;
+  int n_images, resume, no_cis;
+  const char *list;
+  char *list_buf;
+} cms_args;
+
+/* Reads --list FILE: one path per line. */
+static csm_status read_list(cms_args *a) {
+  FILE *fp = fopen(a->list, "rb");
+  if (!fp) return csm_fail(CSM_EIO, "%s: %s", a->list, strerror(errno));
+  size_t cap = 0, len = 0;
+  char *buf = NULL;
+  char chunk[65536];
+  size_t got;
+  while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
+    if (len + got + 1 > cap) {
+      cap = (len + got + 1) * 2;
+      char *nb = realloc(buf, cap);
+      if (!nb) {
+        free(buf);
+        fclose(fp);
+        return csm_fail(CSM_ENOMEM, "out of memory reading %s", a->list);
+      }
+      buf = nb;
+    }
+    memcpy(buf + len, chunk, got);
+    len += got;
+  }
+  fclose(fp);
+  if (!buf) return csm_fail(CSM_EINPUT, "%s: empty image list", a->list);
+  buf[len] = 0;
+  size_t lines = 1;
+  for (size_t k = 0; k < len; k++)
+    lines += buf[k] == '\n';
+  const char **imgs = realloc(a->images, (a->n_images + lines) * sizeof *imgs);
+  if (!imgs) {
+    free(buf);
+    return csm_fail(CSM_ENOMEM, "out of memory");
+  }
+  a->images = imgs;
+  for (char *line = strtok(buf, "\r\n"); line; line = strtok(NULL, "\r\n")) {
+    while (*line == ' ' || *line == '\t')
+      line++;
+    if (!*line || *line == '#') continue;
+    a->images[a->n_images++] = line;
+  }
+  a->list_buf = buf;
+  if (!a->n_images) return csm_fail(CSM_EINPUT, "%s: no images listed", a->list);
+  return CSM_OK;
+}
+
+static int parse(int argc, char **argv, cms_args *a) {
+  explain_args_init(&a->e);
+  a->images = calloc((size_t)argc, sizeof *a->images);
+  if (!a->images) return csm_cli_fail(csm_fail(CSM_ENOMEM, "out of memory"));
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+      fputs(help_head, stdout);
+      fputs(explain_options_help, stdout);
+      fputs(help_tail, stdout);
+      exit(CSM_EXIT_OK);
+    }
+    int r = explain_option("cms", argc, argv, &i, &a->e);
+    if (r < 0) return CSM_EXIT_USAGE;
+    if (r) continue;
+    if (!strcmp(o, "--resume")) {
+      a->resume = 1;
+    } else if (!strcmp(o, "--no-cis")) {
+      a->no_cis = 1;
+    } else if (!strcmp(o, "--list") && i + 1 < argc) {
+      a->list = argv[++i];
+    } else if (o[0] == '-' && o[1]) {
+      return csm_cli_usage_error("cms", "unknown option '%s' (or missing value)", o);
+    } else {
+      a->images[a->n_images++] = o;
+    }
+  }
+  if (explain_args_check("cms", &a->e)) return CSM_EXIT_USAGE;
+  if (a->list) {
+    csm_status st = read_list(a);
+    if (st) return csm_cli_fail(st);
+  }
+  if (!a->n_images) return csm_cli_usage_error("cms", "no images given (IMAGE... or --list)");
+  return CSM_EXIT_OK;
+}
+
+/* ---- The run's state: what run.json records --------------------------------- */
+
+typedef struct run_state {
+  int done;    /* inputs finished, in order */
+  char *faces; /* the faces' JSON objects, comma-separated */
+  size_t faces_len;
+  char *failures; /* JSON objects */
+  size_t failures_len;
+  int n_faces, n_failures;
+  double seconds; /* spent in earlier sessions */
+  char *params;   /* the parameters object, to check a resume against */
+} run_state;
+
+static void state_free(run_state *s) {
+  free(s->faces);
+  free(s->failures);
+  free(s->params);
+  memset(s, 0, sizeof *s);
+}
+
+static csm_status append(char **buf, size_t *len, const char *text) {
+  size_t n = strlen(text);
+  char *nb = realloc(*buf, *len + n + 3);
+  if (!nb) return csm_fail(CSM_ENOMEM, "out of memory");
+  if (*len) nb[(*len)++] = ',', nb[(*len)++] = '\n';
+  memcpy(nb + *len, text, n + 1);
+  *len += n;
+  *buf = nb;
+  return CSM_OK;
+}
+
+static char *params_json(const cms_args *a, int size) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
+  if (!fp) return NULL;
+  fprintf(fp, "{\"task\": ");
+  csm_json_string(fp, a->e.task);
+  fprintf(fp, ", \"class\": ");
+  if (a->e.cls)
+    csm_json_string(fp, a->e.cls);
+  else
+    fprintf(fp, "null");
+  /* The inputs themselves, by a hash of their paths in order. */
+  uint64_t h = 1469598103934665603ULL;
+  for (int i = 0; i < a->n_images; i++)
+    for (const char *c = a->images[i];; c++) {
+      h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+      if (!*c) break;
+    }
+  fprintf(fp, ", \"images\": %d, \"inputs_fnv1a\": \"%016llx\", \"parameters\": ", a->n_images,
+          (unsigned long long)h);
+  explain_write_parameters(fp, &a->e, size);
+  fprintf(fp, "}");
+  fclose(fp);
+  return buf;
+}
+
+static csm_status checkpoint_path(const char *dir, int done, char *buf, size_t len) {
+  if (snprintf(buf, len, "%s/checkpoint-%06d.cms", dir, done) >= (int)len)
+    return csm_fail(CSM_EUSAGE, "output folder path too long: %s", dir);
+  return CSM_OK;
+}
+
+/* run.json, whole: rewritten after every image, so that it always matches
+ * the checkpoint it names. */
+static csm_status write_run_json(const cms_args *a, const explain_ctx *x, const run_state *s,
+                                 double seconds, int complete, const csm_cms *cms) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
+  if (!fp) return csm_fail(CSM_ENOMEM, "out of memory");
+  fprintf(fp, "{\"csm_version\": \"%s\", \"command\": \"cms\", \"task\": ", CSM_VERSION);
+  csm_json_string(fp, a->e.task);
+  fprintf(fp, ", \"model\": ");
+  csm_json_string(fp, csm_model_path(csm_task_model(x->task)));
+  fprintf(fp, ", \"class\": ");
+  if (a->e.cls)
+    csm_json_string(fp, a->e.cls);
+  else
+    fprintf(fp, "null");
+  fprintf(fp, ",\n \"parameters\": ");
+  explain_write_parameters(fp, &a->e, x->size);
+  fprintf(fp, ",\n \"canonical_png\": %s,", x->background.rgb ? "\"canonical.png\"" : "null");
+  fprintf(fp,
+          "\n \"resume\": {\"key\": %s, \"done\": %d, \"inputs\": %d, \"checkpoint\": ", s->params,
+          s->done, a->n_images);
+  char ck[PATH_MAX];
+  snprintf(ck, sizeof ck, "checkpoint-%06d.cms", s->done);
+  csm_json_string(fp, ck);
+  fprintf(fp, ", \"complete\": %s},", complete ? "true" : "false");
+  fprintf(fp, "\n \"faces\": [%s%s%s],", s->faces_len ? "\n  " : "", s->faces ? s->faces : "",
+          s->faces_len ? "\n " : "");
+  fprintf(fp, "\n \"failures\": [%s%s%s],", s->failures_len ? "\n  " : "",
+          s->failures ? s->failures : "", s->failures_len ? "\n " : "");
+  if (complete)
+    fprintf(fp,
+            "\n \"cms\": {\"images\": %d, \"faces\": %d, \"npy\": \"cms.npy\", \"png\": "
+            "\"cms.png\", \"count\": \"count.npy\", \"stderr\": \"stderr.npy\", "
+            "\"stability\": \"stability.csv\", \"failures\": \"failures.csv\"},",
+            a->n_images, csm_cms_images(cms));
+  fprintf(fp, "\n \"seconds\": %.3f\n}\n", seconds);
+  fclose(fp);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/run.json", a->e.out_dir);
+  csm_status st = csm_write_file_atomic(path, buf, len);
+  free(buf);
+  return st;
+}
+
+/* Reads DIR/run.json and the checkpoint it names, for --resume. */
+static csm_status load_state(const cms_args *a, run_state *s, csm_cms **cms) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/run.json", a->e.out_dir);
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return csm_fail(CSM_EINPUT, "--resume: %s: %s", path, strerror(errno));
+  fseek(fp, 0, SEEK_END);
+  long n = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  char *text = n > 0 && n < (1L << 30) ? malloc((size_t)n + 1) : NULL;
+  if (!text || fread(text, 1, (size_t)n, fp) != (size_t)n) {
+    free(text);
+    fclose(fp);
+    return csm_fail(CSM_EINPUT, "--resume: cannot read %s", path);
+  }
+  fclose(fp);
+  text[n] = 0;
+  cJSON *root = cJSON_Parse(text);
+  free(text);
+  csm_status st = CSM_OK;
+  cJSON *resume = cJSON_GetObjectItem(root, "resume");
+  cJSON *key = cJSON_GetObjectItem(resume, "key");
+  cJSON *done = cJSON_GetObjectItem(resume, "done");
+  cJSON *faces = cJSON_GetObjectItem(root, "faces");
+  cJSON *fails = cJSON_GetObjectItem(root, "failures");
+  cJSON *secs = cJSON_GetObjectItem(root, "seconds");
+  if (!root || !cJSON_IsObject(key) || !cJSON_IsNumber(done) || !cJSON_IsArray(faces) ||
+      !cJSON_IsArray(fails)) {
+    cJSON_Delete(root);
+    return csm_fail(CSM_EINPUT, "--resume: %s is not a csm cms run", path);
+  }
+  char *have = cJSON_PrintUnformatted(key);
+  cJSON *want_json = cJSON_Parse(s->params);
+  char *want = cJSON_PrintUnformatted(want_json);
+  if (!have || !want || strcmp(have, want))
+    st = csm_fail(CSM_EUSAGE,
+                  "--resume: %s was made with other images or options (%s); use a new folder", path,
+                  have ? have : "?");
+  free(have);
+  free(want);
+  cJSON_Delete(want_json);
+  s->done = done->valueint;
+  if (!st && (s->done < 0 || s->done > a->n_images))
+    st = csm_fail(CSM_EINPUT, "--resume: %s: done = %d of %d inputs", path, s->done, a->n_images);
+  cJSON *it;
+  cJSON_ArrayForEach(it, faces) {
+    if (st) break;
+    char *t = cJSON_PrintUnformatted(it);
+    st = t ? append(&s->faces, &s->faces_len, t) : csm_fail(CSM_ENOMEM, "out of memory");
+    free(t);
+    s->n_faces++;
+  }
+  cJSON_ArrayForEach(it, fails) {
+    if (st) break;
+    char *t = cJSON_PrintUnformatted(it);
+    st = t ? append(&s->failures, &s->failures_len, t) : csm_fail(CSM_ENOMEM, "out of memory");
+    free(t);
+    s->n_failures++;
+  }
+  s->seconds = cJSON_IsNumber(secs) ? secs->valuedouble : 0;
+  cJSON_Delete(root);
+  if (st) return st;
+  char ck[PATH_MAX];
+  if ((st = checkpoint_path(a->e.out_dir, s->done, ck, sizeof ck))) return st;
+  if (s->done == 0 && access(ck, R_OK) != 0) return CSM_OK; /* killed before the first image */
+  return csm_cms_load(ck, cms);
+}
+
+/* ---- Final files ------------------------------------------------------------ */
+
+static csm_status write_results(const cms_args *a, const explain_ctx *x, const csm_cms *cms,
+                                const run_state *s, const char *const *reasons_csv) {
+  (void)reasons_csv;
+  int w = csm_cms_width(cms), h = csm_cms_height(cms);
+  size_t npx = (size_t)w * h;
+  float *mean = csm_malloc_array(npx, sizeof(float)), *count = csm_malloc_array(npx, sizeof(float));
+  float *se = csm_malloc_array(npx, sizeof(float));
+  char path[PATH_MAX];
+  csm_status st = mean && count && se ? CSM_OK : CSM_ENOMEM;
+  const char *dir = a->e.out_dir;
+  if (!st) {
+    csm_cms_result(cms, mean, count, se);
+    snprintf(path, sizeof path, "%s/cms.npy", dir);
+    st = explain_write_npy(path, mean, w, h);
+  }
+  if (!st) {
+    snprintf(path, sizeof path, "%s/count.npy", dir);
+    st = explain_write_npy(path, count, w, h);
+  }
+  if (!st) {
+    snprintf(path, sizeof path, "%s/stderr.npy", dir);
+    st = explain_write_npy(path, se, w, h);
+  }
+  if (!st) {
+    unsigned char *valid = csm_malloc(npx);
+    csm_image img = {0};
+    if (!valid) st = CSM_ENOMEM;
+    for (size_t p = 0; !st && p < npx; p++)
+      valid[p] = count[p] > 0;
+    char title[128];
+    snprintf(title, sizeof title, "CMS %s%s%s, %d faces", a->e.task, a->e.cls ? " " : "",
+             a->e.cls ? a->e.cls : "", csm_cms_images(cms));
+    csm_map_style style = csm_map_style_default();
+    style.title = title;
+    if (!st)
+      st = csm_map_render(mean, valid, w, h, x->background.rgb ? &x->background : NULL, &style,
+                          &img);
+    snprintf(path, sizeof path, "%s/cms.png", dir);
+    if (!st) st = csm_image_write_png(path, &img);
+    csm_image_free(&img);
+    free(valid);
+  }
+  /* stability.csv */
+  if (!st) {
+    int imgs[64];
+    double corr[64];
+    int n = csm_cms_stability(cms, imgs, corr, 64);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    if (!fp) st = csm_fail(CSM_ENOMEM, "out of memory");
+    if (fp) {
+      fprintf(fp, "images,correlation\n");
+      for (int k = 0; k < n; k++)
+        fprintf(fp, "%d,%.6f\n", imgs[k], corr[k]);
+      fclose(fp);
+      snprintf(path, sizeof path, "%s/stability.csv", dir);
+      st = csm_write_file_atomic(path, buf, len);
+    }
+    free(buf);
+  }
+  /* failures.csv, from the failures' JSON. */
+  if (!st) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    if (!fp) st = csm_fail(CSM_ENOMEM, "out of memory");
+    if (fp) {
+      fprintf(fp, "image,reason\n");
+      size_t alen = s->failures_len + 3;
+      char *arr = malloc(alen);
+      if (arr) snprintf(arr, alen, "[%s]", s->failures ? s->failures : "");
+      cJSON *root = arr ? cJSON_Parse(arr) : NULL, *it;
+      cJSON_ArrayForEach(it, root) {
+        const char *fields[2] = {cJSON_GetStringValue(cJSON_GetObjectItem(it, "image")),
+                                 cJSON_GetStringValue(cJSON_GetObjectItem(it, "reason"))};
+        for (int f = 0; f < 2; f++) {
+          /* CSV quoting: every field quoted, quotes doubled. */
+          fputc('"', fp);
+          for (const char *c = fields[f] ? fields[f] : ""; *c; c++) {
+            if (*c == '"') fputc('"', fp);
+            fputc(*c == '\n' ? ' ' : *c, fp);
+          }
+          fputc('"', fp);
+          fputc(f ? '\n' : ',', fp);
+        }
+      }
+      cJSON_Delete(root);
+      free(arr);
+      fclose(fp);
+      snprintf(path, sizeof path, "%s/failures.csv", dir);
+      st = csm_write_file_atomic(path, buf, len);
+    }
+    free(buf);
+  }
+  free(mean);
+  free(count);
+  free(se);
+  return st;
+}
+
+/* ---- The run ---------------------------------------------------------------- */
+
+static csm_status add_failure(run_state *s, const char *image, const char *reason) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
+  if (!fp) return csm_fail(CSM_ENOMEM, "out of memory");
+  fprintf(fp, "{\"image\": ");
+  csm_json_string(fp, image);
+  fprintf(fp, ", \"reason\": ");
+  csm_json_string(fp, reason);
+  fprintf(fp, "}");
+  fclose(fp);
+  csm_status st = append(&s->failures, &s->failures_len, buf);
+  free(buf);
+  s->n_failures++;
+  return st;
+}
+
+/* Failures that concern the input (unreadable, no face, bad mesh file) are
+ * recorded and the run goes on; others (out of memory, write errors) stop
+ * it, and --resume picks up from the last checkpoint. */
+static int is_input_fault(csm_status st) { return st == CSM_EINPUT || st == CSM_EIO; }
+
+static csm_status one_image(cms_args *a, explain_ctx *x, csm_cms *cms, run_state *s,
+                            explain_progress *pr, int i, const char *stem) {
+  face_cis *faces = NULL;
+  int n = 0;
+  csm_status st = explain_image(x, &a->e, a->images[i], pr, &faces, &n);
+  if (st) {
+    if (!is_input_fault(st)) return st;
+    return add_failure(s, a->images[i], csm_last_error());
+  }
+  if (n == 0) st = add_failure(s, a->images[i], "no face found");
+  for (int k = 0; !st && k < n; k++) {
+    st = csm_cms_add(cms, &faces[k].cis);
+    if (st) break;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    if (!fp) {
+      st = csm_fail(CSM_ENOMEM, "out of memory");
+      break;
+    }
+    st = explain_write_face(x, &a->e, a->no_cis ? NULL : a->e.out_dir, a->images[i], stem,
+                            &faces[k], fp);
+    fclose(fp);
+    if (!st) st = append(&s->faces, &s->faces_len, buf);
+    free(buf);
+    s->n_faces++;
+  }
+  for (int k = 0; k < n; k++)
+    face_cis_free(&faces[k]);
+  free(faces);
+  return st;
+}
+
+static csm_status run(cms_args *a) {
+  double t0 = csm_now();
+  explain_ctx x;
+  memset(&x, 0, sizeof x);
+  run_state s;
+  memset(&s, 0, sizeof s);
+  csm_cms *cms = NULL;
+  char **stems = explain_stems(a->images, a->n_images);
+  csm_status st = stems ? CSM_OK : csm_fail(CSM_ENOMEM, "out of memory");
+  if (!st) st = csm_cli_make_dir(a->e.out_dir);
+  if (!st) st = explain_open(&a->e, &x);
+  if (!st && !(s.params = params_json(a, x.size))) st = csm_fail(CSM_ENOMEM, "out of memory");
+  if (!st && a->resume) st = load_state(a, &s, &cms);
+  if (!st && !cms) st = csm_cms_create(x.size, x.size, &cms);
+  if (!st) st = explain_write_canonical(&x, a->e.out_dir);
+  if (!st && !a->resume) {
+    /* A fresh run in a folder that holds one would mix the two. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/run.json", a->e.out_dir);
+    if (access(path, F_OK) == 0)
+      st = csm_fail(CSM_EUSAGE, "%s exists: continue it with --resume or use a new folder", path);
+  }
+  explain_progress pr = {"csm cms", 0, a->n_images, 0, 0, t0, 0, 0, explain_progress_wanted(&a->e)};
+  int start = s.done;
+  for (int i = start; !st && i < a->n_images; i++) {
+    pr.image = i + 1;
+    pr.faces_total_estimate = pr.faces_done + (a->n_images - i);
+    st = one_image(a, &x, cms, &s, &pr, i, stems[i]);
+    if (st) break;
+    /* Checkpoint: the new state first, then run.json naming it, then the
+     * old state goes; a kill at any point leaves a consistent pair. */
+    char ck[PATH_MAX], old[PATH_MAX];
+    s.done = i + 1;
+    if ((st = checkpoint_path(a->e.out_dir, s.done, ck, sizeof ck))) break;
+    if ((st = csm_cms_save(cms, ck))) break;
+    if ((st = write_run_json(a, &x, &s, s.seconds + csm_now() - t0, 0, cms))) break;
+    if (!checkpoint_path(a->e.out_dir, i, old, sizeof old)) unlink(old);
+  }
+  if (pr.enabled) fprintf(stderr, "\n");
+  if (!st && csm_cms_images(cms) == 0)
+    st = csm_fail(CSM_EINPUT, "no face in any of the %d images: no CMS (see %s/run.json)",
+                  a->n_images, a->e.out_dir);
+  if (!st) st = write_results(a, &x, cms, &s, NULL);
+  if (!st) st = write_run_json(a, &x, &s, s.seconds + csm_now() - t0, 1, cms);
+  if (!st)
+    fprintf(stderr, "csm cms: %d faces from %d images (%d failed) in %.1f s -> %s\n",
+            csm_cms_images(cms), a->n_images, s.n_failures, s.seconds + csm_now() - t0,
+            a->e.out_dir);
+  csm_cms_free(cms);
+  state_free(&s);
+  explain_stems_free(stems, a->n_images);
+  explain_close(&x);
+  return st;
+}
 
 int csm_cli_cms(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return csm_cli_usage_error("cms", "not implemented yet");
+  cms_args a;
+  memset(&a, 0, sizeof a);
+  int rc = parse(argc, argv, &a);
+  if (!rc) {
+    csm_status st = run(&a);
+    rc = st ? csm_cli_fail(st) : CSM_EXIT_OK;
+  }
+  free(a.images);
+  free(a.list_buf);
+  return rc;
 }

@@ -1,0 +1,580 @@
+/* Shared by csm cis, csm cms and csm demo: options, resources, one face's
+ * CIS and its files. */
+#include "explain_common.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FACEMESH_CANON_SIZE 256
+/* The reference implementation's frame: 224-pixel inputs, 15 px squares. */
+#define PRNET_SIZE 224
+#define PRNET_PATCH 15
+#define PRNET_STRIDE 20
+
+const char *explain_options_help =
+    "  --task TASK          what to explain (see 'csm tasks'): gender, expression, age, ...\n"
+    "  --class C            the class to explain, by name or index (default: each\n"
+    "                       face's predicted class)\n"
+    "  -o DIR               output folder (created if missing)\n"
+    "  --centres mesh|grid  occlusion centres: the canonical face's 468 mesh points\n"
+    "                       (default, the paper) or a grid over the canonical face\n"
+    "  --stride N           grid spacing in canonical pixels (implies --centres grid; 8)\n"
+    "  --patch-space S      canonical (default): a square of the canonical face, applied\n"
+    "                       in the input through the correspondence (same facial area at\n"
+    "                       any pose); image: the paper's square in input pixels\n"
+    "  --patch P            patch side: canonical pixels (default 20) or input pixels\n"
+    "                       at a 224-pixel input, scaled to the model's (default 15)\n"
+    "  --footprint F        CIS square side in canonical pixels (default: 20; PRNet 15)\n"
+    "  --fill zero|mean|blur  occluded pixels: black (default, the paper), the input's\n"
+    "                       mean colour, or a blurred copy\n"
+    "  --size N             canonical raster N x N (default 256; PRNet 224)\n"
+    "  --batch N            occluded inputs per model call (default: up to 64, within\n"
+    "                       256 MiB)\n"
+    "  --canonical PHOTO    draw canonical maps over PHOTO's face (default: the shaded\n"
+    "                       canonical face)\n"
+    "  --detector D         auto, front or back (default: the task's)\n"
+    "  --min-score S        detector score threshold in [0, 1) (default: the task's)\n"
+    "  --threads N          threads (default: all cores)\n"
+    "  --quiet              no progress on stderr\n\n"
+    "The reference implementation's mode (PRNet alignments, no detection):\n"
+    "  --align prnet        align with a PRNet mesh per image: the whole image is the\n"
+    "                       model's input; centres are the canonical vertices[::20];\n"
+    "                       15 px squares at 224 px, a 224 x 224 canonical frame\n"
+    "  --meshes DIR         <DIR>/<stem>_mesh.mat per image (`vertices` N x 3)\n"
+    "  --canonical-mesh M   PRNet's frontal mesh (frontal_mesh.mat); frontal.jpg beside\n"
+    "                       it is drawn under the maps\n";
+
+void explain_args_init(explain_args *a) {
+  memset(a, 0, sizeof *a);
+  a->occ = csm_occlusion_options_default();
+  a->occ.patch = -1, a->occ.footprint = -1, a->occ.space = (csm_patch_space)-1;
+  a->det = csm_detect_options_default();
+}
+
+static int parse_choice(const char *cmd, const char *opt, const char *v, const char *const *names,
+                        int n) {
+  for (int k = 0; k < n; k++)
+    if (!strcmp(v, names[k])) return k;
+  csm_cli_usage_error(cmd, "%s does not take '%s'", opt, v);
+  return -1;
+}
+
+static int parse_pos(const char *cmd, const char *opt, const char *v, double *out) {
+  char *end;
+  double d = strtod(v, &end);
+  if (end == v || *end || !(d > 0) || !(d <= 4096)) {
+    csm_cli_usage_error(cmd, "%s takes a number in (0, 4096], not '%s'", opt, v);
+    return -1;
+  }
+  *out = d;
+  return 0;
+}
+
+int explain_option(const char *cmd, int argc, char **argv, int *i, explain_args *a) {
+  const char *o = argv[*i];
+  int has = *i + 1 < argc;
+  const char *v = has ? argv[*i + 1] : NULL;
+  int common = csm_cli_common_option(cmd, argc, argv, i, &a->det);
+  if (common) {
+    if (!strcmp(o, "--detector")) a->det_user_detector = 1;
+    if (!strcmp(o, "--min-score")) a->det_user_score = 1;
+    return common;
+  }
+  if (!strcmp(o, "--quiet")) {
+    a->quiet = 1;
+    return 1;
+  }
+  if (!has) return 0;
+  int k;
+  if (!strcmp(o, "--task")) {
+    a->task = v;
+  } else if (!strcmp(o, "--class")) {
+    a->cls = v;
+  } else if (!strcmp(o, "-o") || !strcmp(o, "--out")) {
+    a->out_dir = v;
+  } else if (!strcmp(o, "--centres") || !strcmp(o, "--centers")) {
+    static const char *const n[] = {"mesh", "grid"};
+    if ((k = parse_choice(cmd, o, v, n, 2)) < 0) return -1;
+    if (k == 0) a->grid_stride = 0;
+    if (k == 1 && a->grid_stride == 0) a->grid_stride = 8;
+  } else if (!strcmp(o, "--stride")) {
+    if (csm_cli_parse_int(v, &a->grid_stride) || a->grid_stride > 1024)
+      return csm_cli_usage_error(cmd, "--stride takes an integer in 1..1024"), -1;
+  } else if (!strcmp(o, "--patch-space")) {
+    static const char *const n[] = {"canonical", "image"};
+    if ((k = parse_choice(cmd, o, v, n, 2)) < 0) return -1;
+    a->occ.space = k ? CSM_PATCH_IMAGE : CSM_PATCH_CANONICAL;
+  } else if (!strcmp(o, "--patch")) {
+    if (parse_pos(cmd, o, v, &a->occ.patch)) return -1;
+  } else if (!strcmp(o, "--footprint")) {
+    if (parse_pos(cmd, o, v, &a->occ.footprint) || a->occ.footprint < 1)
+      return csm_cli_usage_error(cmd, "--footprint takes a number >= 1"), -1;
+  } else if (!strcmp(o, "--fill")) {
+    static const char *const n[] = {"zero", "mean", "blur"};
+    if ((k = parse_choice(cmd, o, v, n, 3)) < 0) return -1;
+    a->occ.fill = (csm_fill)k;
+  } else if (!strcmp(o, "--size")) {
+    if (csm_cli_parse_int(v, &a->size) || a->size < 32 || a->size > 4096)
+      return csm_cli_usage_error(cmd, "--size takes an integer in 32..4096"), -1;
+  } else if (!strcmp(o, "--batch")) {
+    if (csm_cli_parse_int(v, &a->batch) || a->batch > 4096)
+      return csm_cli_usage_error(cmd, "--batch takes an integer in 1..4096"), -1;
+  } else if (!strcmp(o, "--align")) {
+    static const char *const n[] = {"facemesh", "prnet"};
+    if ((k = parse_choice(cmd, o, v, n, 2)) < 0) return -1;
+    a->prnet = k;
+  } else if (!strcmp(o, "--meshes")) {
+    a->meshes = v;
+  } else if (!strcmp(o, "--canonical-mesh")) {
+    a->canonical_mesh = v;
+  } else if (!strcmp(o, "--canonical")) {
+    a->canonical_photo = v;
+  } else {
+    return 0;
+  }
+  (*i)++;
+  return 1;
+}
+
+int explain_args_check(const char *cmd, explain_args *a) {
+  if (!a->task) return csm_cli_usage_error(cmd, "--task is required (see 'csm tasks')");
+  const csm_task_info *info = csm_task_find(a->task);
+  if (!info) return csm_cli_usage_error(cmd, "unknown task '%s' (see 'csm tasks')", a->task);
+  if (info->kind == CSM_TASK_EMBEDDING)
+    return csm_cli_usage_error(cmd, "task '%s' gives embeddings: not supported here yet", a->task);
+  if (a->cls && info->n_classes > 0 && csm_task_class_index(info, a->cls) < 0)
+    return csm_cli_usage_error(cmd, "task %s has no class '%s'", a->task, a->cls);
+  if (a->cls && info->n_classes == 0)
+    return csm_cli_usage_error(cmd, "task %s has no classes (it regresses a value)", a->task);
+  if (!a->out_dir) return csm_cli_usage_error(cmd, "-o DIR is required");
+  if (a->prnet && (!a->meshes || !a->canonical_mesh))
+    return csm_cli_usage_error(cmd, "--align prnet needs --meshes DIR and --canonical-mesh M");
+  if (!a->prnet && (a->meshes || a->canonical_mesh))
+    return csm_cli_usage_error(cmd, "--meshes and --canonical-mesh need --align prnet");
+  if (a->prnet && a->canonical_photo)
+    return csm_cli_usage_error(cmd, "--canonical is for FaceMesh alignment (PRNet draws on "
+                                    "frontal.jpg)");
+  /* Unset options take the mode's defaults: the reference's 15 px image
+   * squares at 224 for PRNet, canonical squares of 20 px at 256 otherwise. */
+  if ((int)a->occ.space < 0) a->occ.space = a->prnet ? CSM_PATCH_IMAGE : CSM_PATCH_CANONICAL;
+  if (a->occ.patch < 0) a->occ.patch = a->prnet ? PRNET_PATCH : 0;
+  if (a->occ.patch == 0) a->occ.patch = a->occ.space == CSM_PATCH_IMAGE ? 15 : 20;
+  if (a->occ.footprint < 0) a->occ.footprint = a->prnet ? PRNET_PATCH : 20;
+  if (!a->size) a->size = a->prnet ? PRNET_SIZE : FACEMESH_CANON_SIZE;
+  if (a->batch) a->occ.max_batch = a->batch;
+  /* How the task finds faces; the mesh is always needed here. */
+  csm_detect_options want = csm_task_detect_options(info);
+  if (!a->det_user_detector) a->det.detector = want.detector;
+  if (!a->det_user_score) a->det.min_score = want.min_score;
+  a->det.hard_nms = want.hard_nms;
+  a->det.mesh = 1;
+  a->det.refine = info->human_grid ? want.refine : 1;
+  return 0;
+}
+
+void explain_write_parameters(FILE *fp, const explain_args *a, int canon_size) {
+  static const char *const fills[] = {"zero", "mean", "blur"};
+  fprintf(fp, "{\"align\": \"%s\", \"centres\": \"%s\", \"stride\": %d, ",
+          a->prnet ? "prnet" : "facemesh", a->grid_stride ? "grid" : "mesh", a->grid_stride);
+  fprintf(fp, "\"patch_space\": \"%s\", \"patch\": ",
+          a->occ.space == CSM_PATCH_IMAGE ? "image" : "canonical");
+  csm_json_float(fp, a->occ.patch);
+  fprintf(fp, ", \"footprint\": ");
+  csm_json_float(fp, a->occ.footprint);
+  fprintf(fp, ", \"fill\": \"%s\", \"canonical_size\": %d}", fills[a->occ.fill], canon_size);
+}
+
+/* ---- Resources ------------------------------------------------------------ */
+
+static csm_status largest_face(csm_face_detector *det, const csm_image *img, const char *path,
+                               csm_face *out) {
+  csm_face *faces = NULL;
+  int n = 0;
+  csm_status st = csm_face_detect(det, img, &faces, &n);
+  if (!st && (n == 0 || !faces[0].has_mesh)) st = csm_fail(CSM_EINPUT, "%s: no face found", path);
+  if (!st) *out = faces[0];
+  free(faces);
+  return st;
+}
+
+static csm_status open_background(explain_ctx *x, const explain_args *a) {
+  if (x->pc) {
+    /* frontal.jpg beside frontal_mesh.mat, as in the reference's data. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", a->canonical_mesh);
+    char *slash = strrchr(path, '/');
+    size_t at = slash ? (size_t)(slash - path + 1) : 0;
+    snprintf(path + at, sizeof path - at, "frontal.jpg");
+    csm_image photo = {0};
+    if (access(path, R_OK) != 0) return CSM_OK; /* no picture: maps on grey */
+    csm_status st = csm_image_load(path, &photo);
+    if (!st) st = csm_prnet_canon_background(x->pc, &photo, &x->background);
+    csm_image_free(&photo);
+    return st;
+  }
+  if (!a->canonical_photo) return csm_canon_render(x->canon, x->size, &x->background);
+  csm_image photo = {0};
+  csm_face face;
+  csm_status st = csm_image_load(a->canonical_photo, &photo);
+  if (!st) st = largest_face(x->det, &photo, a->canonical_photo, &face);
+  if (!st) st = csm_canon_from_photo(x->canon, &photo, &face, x->size, &x->background);
+  csm_image_free(&photo);
+  return st;
+}
+
+csm_status explain_open(const explain_args *a, explain_ctx *x) {
+  memset(x, 0, sizeof *x);
+  x->size = a->size;
+  x->cls = -1;
+  csm_status st = csm_task_load(csm_cli_models_dir(), a->task, &x->task);
+  if (st) return st;
+  const csm_task_info *info = csm_task_get_info(x->task);
+  if (a->cls) x->cls = csm_task_class_index(info, a->cls);
+  if (a->prnet) {
+    st = csm_prnet_canon_load(a->canonical_mesh, PRNET_STRIDE, x->size, &x->pc);
+    if (st) return csm_fail_context(st, "%s: ", a->canonical_mesh);
+  } else {
+    if ((st = csm_canon_default(&x->canon))) return st;
+    if ((st = csm_face_detector_create(csm_cli_models_dir(), &a->det, &x->det))) return st;
+  }
+  size_t npx = (size_t)x->size * x->size;
+  x->mask = csm_malloc(npx);
+  if (!x->mask) return CSM_ENOMEM;
+  if (x->canon) {
+    /* The canonical mask at the raster's size (nearest pixel). */
+    const unsigned char *m = csm_canon_mask(x->canon);
+    int cw = csm_canon_width(x->canon), ch = csm_canon_height(x->canon);
+    for (int j = 0; j < x->size; j++)
+      for (int i = 0; i < x->size; i++) {
+        int si = (int)((i + 0.5) * cw / x->size), sj = (int)((j + 0.5) * ch / x->size);
+        x->mask[(size_t)j * x->size + i] = m[(size_t)sj * cw + si];
+      }
+  } else {
+    memset(x->mask, 1, npx);
+  }
+  if (a->grid_stride > 0) {
+    st = csm_centres_grid(x->mask, x->size, x->size, a->grid_stride, &x->centres, &x->n_centres);
+  } else if (x->canon) {
+    st = csm_centres_mesh(x->canon, x->size, &x->centres, &x->n_centres);
+  } else {
+    int n = csm_prnet_canon_num_vertices(x->pc);
+    x->centres = csm_malloc_array((size_t)n, 2 * sizeof(float));
+    if (!x->centres) return CSM_ENOMEM;
+    memcpy(x->centres, csm_prnet_canon_xy(x->pc), (size_t)n * 2 * sizeof(float));
+    x->n_centres = n;
+  }
+  if (st) return st;
+  return open_background(x, a);
+}
+
+void explain_close(explain_ctx *x) {
+  csm_task_free(x->task);
+  csm_face_detector_free(x->det);
+  csm_canon_free(x->canon);
+  csm_prnet_canon_free(x->pc);
+  free(x->centres);
+  free(x->mask);
+  csm_image_free(&x->background);
+  memset(x, 0, sizeof *x);
+}
+
+void face_cis_free(face_cis *f) {
+  if (!f) return;
+  csm_occlusion_free(&f->occ);
+  csm_map_free(&f->cis);
+  csm_image_free(&f->crop);
+}
+
+/* ---- One image ------------------------------------------------------------ */
+
+void explain_stem(const char *path, char *buf, size_t len) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  snprintf(buf, len, "%s", base);
+  char *dot = strrchr(buf, '.');
+  if (dot && dot != buf) *dot = 0;
+}
+
+static void print_progress(void *ctx, int done, int total) {
+  explain_progress *p = ctx;
+  if (!p->enabled) return;
+  double el = csm_now() - p->t_start;
+  double faces = p->faces_done + (total ? (double)done / total : 1);
+  double rate = el > 0 ? faces / el : 0;
+  double left =
+      rate > 0 && p->faces_total_estimate > faces ? (p->faces_total_estimate - faces) / rate : 0;
+  fprintf(stderr, "\r%s: image %d/%d, face %d/%d: %d/%d occlusions | %.2f faces/s, ETA %d:%02d   ",
+          p->cmd, p->image, p->n_images, p->face, p->n_faces, done, total, rate, (int)(left / 60),
+          (int)left % 60);
+}
+
+static csm_status prnet_mesh_path(const explain_args *a, const char *image, char *buf, size_t len) {
+  char stem[PATH_MAX];
+  explain_stem(image, stem, sizeof stem);
+  if (snprintf(buf, len, "%s/%s_mesh.mat", a->meshes, stem) >= (int)len)
+    return csm_fail(CSM_EUSAGE, "mesh path too long for %s", image);
+  return CSM_OK;
+}
+
+/* The face's correspondence and crop matrix; PRNet: the whole image
+ * stretched to the input, as the reference feeds its aligned photos. */
+static csm_status face_geometry(explain_ctx *x, const explain_args *a, const char *path,
+                                const csm_image *img, const csm_face *face, double m[6],
+                                csm_corr **corr) {
+  const csm_task_info *info = csm_task_get_info(x->task);
+  if (!x->pc) {
+    csm_status st = csm_task_crop_matrix_image(info, face, img->w, img->h, m);
+    if (!st) st = csm_canon_corr(x->canon, face, img->w, img->h, x->size, corr);
+    return st;
+  }
+  m[0] = (double)img->w / info->size, m[1] = 0, m[2] = 0;
+  m[3] = 0, m[4] = (double)img->h / info->size, m[5] = 0;
+  char mesh[PATH_MAX];
+  float *v = NULL;
+  int rows = 0, cols = 0;
+  csm_status st = prnet_mesh_path(a, path, mesh, sizeof mesh);
+  if (!st) st = csm_mat_read_matrix(mesh, "vertices", &v, &rows, &cols);
+  if (!st && cols != 3) st = csm_fail(CSM_EINPUT, "%s: vertices has %d columns, not 3", mesh, cols);
+  if (!st) {
+    st = csm_prnet_corr(x->pc, v, rows, img->w, img->h, corr);
+    if (st) st = csm_fail_context(st, "%s: ", mesh);
+  }
+  free(v);
+  return st;
+}
+
+static csm_status explain_face(explain_ctx *x, const explain_args *a, const char *path,
+                               const csm_image *img, explain_progress *pr, face_cis *f) {
+  const csm_task_info *info = csm_task_get_info(x->task);
+  size_t numel = csm_task_input_numel(info);
+  float *input = csm_malloc_array(numel, sizeof(float));
+  float *rgb = csm_malloc_array((size_t)info->size * info->size * 3, sizeof(float));
+  csm_corr *corr = NULL;
+  csm_scorer sc;
+  memset(&sc, 0, sizeof sc);
+  unsigned char *valid = csm_malloc((size_t)x->size * x->size);
+  double m[6];
+  csm_status st = input && rgb && valid ? CSM_OK : CSM_ENOMEM;
+  if (!st) st = face_geometry(x, a, path, img, &f->face, m, &corr);
+  if (!st) st = csm_task_preprocess_matrix(info, img, m, input);
+  csm_task_result res;
+  if (!st) st = csm_task_run(x->task, input, 1, &res);
+  if (!st) {
+    f->label = info->n_classes > 0 ? (x->cls >= 0 ? x->cls : res.label) : -1;
+    st = csm_scorer_class(x->task, f->label < 0 ? 0 : f->label, &sc);
+  }
+  if (!st) {
+    snprintf(f->what, sizeof f->what, "%s", sc.what);
+    csm_view view = {input, {m[0], m[1], m[2], m[3], m[4], m[5]}, corr};
+    csm_occlusion_options opt = a->occ;
+    opt.progress = print_progress;
+    opt.progress_ctx = pr;
+    st = csm_occlusion_run(&sc, &view, x->centres, x->n_centres, x->size, x->size, &opt, &f->occ);
+    if (!st) {
+      csm_cis_valid(x->mask, &view, 1, x->size, x->size, valid);
+      st = csm_cis_compute(&f->occ, a->occ.footprint, valid, x->size, x->size, &f->cis);
+    }
+  }
+  /* The crop as the model sees it, in colour, for the input-space picture. */
+  if (!st) st = csm_image_warp_affine(img, m, info->size, info->size, 3, 0, 255, rgb);
+  if (!st) {
+    size_t n = (size_t)info->size * info->size * 3;
+    f->crop.w = f->crop.h = info->size;
+    f->crop.rgb = malloc(n);
+    if (!f->crop.rgb) st = csm_fail(CSM_ENOMEM, "out of memory");
+    for (size_t k = 0; !st && k < n; k++)
+      f->crop.rgb[k] = (unsigned char)lrintf(fminf(fmaxf(rgb[k], 0), 255));
+  }
+  csm_scorer_free(&sc);
+  csm_corr_free(corr);
+  free(input);
+  free(rgb);
+  free(valid);
+  return st;
+}
+
+csm_status explain_image(explain_ctx *x, const explain_args *a, const char *path,
+                         explain_progress *pr, face_cis **faces_out, int *n_out) {
+  *faces_out = NULL;
+  *n_out = 0;
+  csm_image img = {0};
+  csm_status st = csm_image_load(path, &img);
+  if (st) return st;
+  csm_face *found = NULL;
+  int n = 0;
+  if (x->pc) {
+    found = calloc(1, sizeof *found);
+    if (!found) st = csm_fail(CSM_ENOMEM, "out of memory");
+    if (!st) {
+      found->box[2] = (float)img.w, found->box[3] = (float)img.h, found->score = 1;
+      n = 1;
+    }
+  } else {
+    st = csm_face_detect(x->det, &img, &found, &n);
+  }
+  /* Faces FaceMesh could not fit cannot be aligned: left out. */
+  int kept = 0;
+  for (int k = 0; !st && k < n; k++)
+    if (x->pc || found[k].has_mesh) found[kept++] = found[k];
+  face_cis *faces = kept ? calloc((size_t)kept, sizeof *faces) : NULL;
+  if (!st && kept && !faces) st = csm_fail(CSM_ENOMEM, "out of memory");
+  int done = 0;
+  for (int k = 0; !st && k < kept; k++) {
+    faces[k].face = found[k];
+    faces[k].face_index = k + 1;
+    pr->face = k + 1, pr->n_faces = kept;
+    st = explain_face(x, a, path, &img, pr, &faces[k]);
+    done = k + 1;
+    pr->faces_done++;
+  }
+  if (st) {
+    for (int k = 0; k < done; k++)
+      face_cis_free(&faces[k]);
+    free(faces);
+    st = csm_fail_context(st, "%s: ", path);
+  } else {
+    *faces_out = faces;
+    *n_out = kept;
+  }
+  free(found);
+  csm_image_free(&img);
+  return st;
+}
+
+/* ---- Files ------------------------------------------------------------- */
+
+csm_status explain_write_npy(const char *path, const float *v, int w, int h) {
+  int64_t dims[2] = {h, w};
+  csm_tensor t = {CSM_F32, csm_shape_make(2, dims), (void *)v, 0};
+  return csm_npy_write(path, &t);
+}
+
+static csm_status write_map_png(const char *path, const float *v, const float *count, int w, int h,
+                                const csm_image *bg, const char *title) {
+  unsigned char *valid = csm_malloc((size_t)w * h);
+  if (!valid) return CSM_ENOMEM;
+  for (size_t p = 0; p < (size_t)w * h; p++)
+    valid[p] = count[p] > 0;
+  csm_map_style style = csm_map_style_default();
+  style.title = title;
+  style.scale = w < 192 ? (192 + w - 1) / w : 1;
+  csm_image out = {0};
+  csm_status st = csm_map_render(v, valid, w, h, bg && bg->rgb ? bg : NULL, &style, &out);
+  if (!st) st = csm_image_write_png(path, &out);
+  csm_image_free(&out);
+  free(valid);
+  return st;
+}
+
+csm_status explain_write_canonical(const explain_ctx *x, const char *dir) {
+  if (!x->background.rgb) return CSM_OK;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/canonical.png", dir);
+  return csm_image_write_png(path, &x->background);
+}
+
+/* dir/name+suffix, or an error when the path does not fit. */
+static csm_status join(char *buf, size_t len, const char *dir, const char *name,
+                       const char *suffix) {
+  int k = dir ? snprintf(buf, len, "%s/%s%s", dir, name, suffix)
+              : snprintf(buf, len, "%s%s", name, suffix);
+  if (k < 0 || (size_t)k >= len) return csm_fail(CSM_EUSAGE, "output path too long: %s", name);
+  return CSM_OK;
+}
+
+static void json_file(FILE *json, const char *key, const char *name, const char *suffix) {
+  char buf[PATH_MAX];
+  fprintf(json, ", \"%s\": ", key);
+  if (join(buf, sizeof buf, NULL, name, suffix)) buf[0] = 0;
+  csm_json_string(json, buf);
+}
+
+csm_status explain_write_face(const explain_ctx *x, const explain_args *a, const char *dir,
+                              const char *image_path, const char *stem, const face_cis *f,
+                              FILE *json) {
+  const csm_task_info *info = csm_task_get_info(x->task);
+  char name[1024], path[PATH_MAX], title[160];
+  const char *label = f->label >= 0 ? info->labels[f->label] : "value";
+  if (snprintf(name, sizeof name, "%s_face%d", stem, f->face_index) >= (int)sizeof name)
+    return csm_fail(CSM_EUSAGE, "file name too long: %s", stem);
+  snprintf(title, sizeof title, "%s: %s %.3f", a->task, f->what, f->occ.base);
+  int n = f->occ.size;
+  csm_status st;
+  if (dir &&
+      ((st = join(path, sizeof path, dir, name, ".npy")) ||
+       (st = explain_write_npy(path, f->cis.value, f->cis.w, f->cis.h)) ||
+       (st = join(path, sizeof path, dir, name, ".png")) ||
+       (st = write_map_png(path, f->cis.value, f->cis.count, f->cis.w, f->cis.h, &x->background,
+                           title)) ||
+       (st = join(path, sizeof path, dir, name, "_input.npy")) ||
+       (st = explain_write_npy(path, f->occ.input_map, n, n)) ||
+       (st = join(path, sizeof path, dir, name, "_input.png")) ||
+       (st = write_map_png(path, f->occ.input_map, f->occ.input_count, n, n, &f->crop, title))))
+    return st;
+  fprintf(json, "{\"image\": ");
+  csm_json_string(json, image_path);
+  fprintf(json, ", \"face\": %d, \"box\": [", f->face_index);
+  for (int k = 0; k < 4; k++) {
+    if (k) fprintf(json, ", ");
+    csm_json_float(json, f->face.box[k]);
+  }
+  fprintf(json, "], \"label\": ");
+  csm_json_string(json, label);
+  fprintf(json, ", \"confidence\": ");
+  csm_json_string(json, f->what);
+  fprintf(json, ", \"base\": ");
+  csm_json_float(json, f->occ.base);
+  fprintf(json, ", \"centres\": %d, \"evaluated\": %d, \"seconds\": ", f->occ.n_centres,
+          f->occ.n_evaluated);
+  csm_json_float(json, f->occ.seconds);
+  if (!dir) {
+    fprintf(json, "}");
+    return CSM_OK;
+  }
+  json_file(json, "cis", name, ".npy");
+  json_file(json, "cis_png", name, ".png");
+  json_file(json, "input", name, "_input.npy");
+  json_file(json, "input_png", name, "_input.png");
+  fprintf(json, "}");
+  return CSM_OK;
+}
+
+char **explain_stems(const char *const *images, int n) {
+  char **s = calloc((size_t)(n > 0 ? n : 1), sizeof *s);
+  if (!s) return NULL;
+  for (int i = 0; i < n; i++) {
+    char base[1024], buf[1100];
+    explain_stem(images[i], base, sizeof base);
+    snprintf(buf, sizeof buf, "%s", base);
+    for (int k = 2;; k++) {
+      int clash = 0;
+      for (int j = 0; j < i && !clash; j++)
+        clash = !strcmp(s[j], buf);
+      if (!clash) break;
+      snprintf(buf, sizeof buf, "%s-%d", base, k);
+    }
+    s[i] = strdup(buf);
+    if (!s[i]) {
+      explain_stems_free(s, i);
+      return NULL;
+    }
+  }
+  return s;
+}
+
+void explain_stems_free(char **stems, int n) {
+  for (int i = 0; stems && i < n; i++)
+    free(stems[i]);
+  free(stems);
+}
+
+int explain_progress_wanted(const explain_args *a) {
+  if (a->quiet) return 0;
+  const char *env = getenv("CSM_PROGRESS");
+  if (env && *env) return strcmp(env, "0") != 0;
+  return isatty(STDERR_FILENO);
+}

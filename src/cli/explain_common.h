@@ -1,0 +1,106 @@
+/* What csm cis, csm cms and csm demo share: the options that say how faces
+ * are occluded and mapped, the resources they need (task, detector,
+ * canonical face), one face's CIS and the files written for it. */
+#ifndef CSM_CLI_EXPLAIN_COMMON_H
+#define CSM_CLI_EXPLAIN_COMMON_H
+
+#include "cli.h"
+
+typedef struct explain_args {
+  const char *task;
+  const char *cls; /* --class; NULL: each face's predicted class */
+  const char *out_dir;
+  int grid_stride; /* > 0: grid centres; 0: the canonical mesh points */
+  int size;        /* canonical raster (0: 256 FaceMesh, 224 PRNet) */
+  int batch;       /* --batch (0: the engine's default) */
+  int prnet;       /* --align prnet */
+  const char *meshes, *canonical_mesh, *canonical_photo;
+  csm_occlusion_options occ;
+  csm_detect_options det;
+  int det_user_detector, det_user_score; /* given on the command line */
+  int quiet;                             /* no progress lines */
+} explain_args;
+
+/* Defaults for every field. */
+void explain_args_init(explain_args *a);
+/* Takes argv[*i] when it is an explain option (advancing *i past its value):
+ * 1 taken, 0 not ours, -1 usage error printed for `cmd`. */
+int explain_option(const char *cmd, int argc, char **argv, int *i, explain_args *a);
+/* Checks the combination after parsing; prints a usage error (returns 1). */
+int explain_args_check(const char *cmd, explain_args *a);
+/* The "parameters" object of run.json. */
+void explain_write_parameters(FILE *fp, const explain_args *a, int canon_size);
+/* The options' help lines. */
+extern const char *explain_options_help;
+
+/* Loaded once per run. */
+typedef struct explain_ctx {
+  csm_task *task;
+  csm_face_detector *det;
+  csm_canon *canon;
+  csm_prnet_canon *pc;
+  float *centres;
+  int n_centres, size;
+  unsigned char *mask; /* size x size: the canonical face */
+  csm_image background;
+  int cls; /* the --class index, -1: predicted per face */
+} explain_ctx;
+
+csm_status explain_open(const explain_args *a, explain_ctx *x);
+void explain_close(explain_ctx *x);
+
+/* One face's result. */
+typedef struct face_cis {
+  csm_face face;
+  int face_index; /* 1-based within its image */
+  int label;      /* the class explained (-1: a value task) */
+  char what[64];
+  csm_occlusion occ;
+  csm_map cis;
+  csm_image crop; /* the model's input crop as RGB, for the input-space picture */
+} face_cis;
+
+void face_cis_free(face_cis *f);
+
+/* Progress of one image's faces, on stderr. */
+typedef struct explain_progress {
+  const char *cmd;
+  int image, n_images; /* 1-based */
+  int face, n_faces;
+  double t_start; /* of the whole run */
+  int faces_done; /* before this face, in the whole run */
+  int faces_total_estimate;
+  int enabled;
+} explain_progress;
+
+/* Every face of one image (FaceMesh mode: detected, largest first; PRNet
+ * mode: the image's one PRNet mesh): *faces malloc'ed, *n may be 0. */
+csm_status explain_image(explain_ctx *x, const explain_args *a, const char *path,
+                         explain_progress *pr, face_cis **faces, int *n);
+
+/* File stem for an input image: its base name without extension. */
+void explain_stem(const char *path, char *buf, size_t len);
+
+/* Output stems for n images: base names without extension, made unique
+ * in input order ("a", "a-2", ...). malloc'ed array of malloc'ed strings;
+ * free with explain_stems_free. NULL when out of memory. */
+char **explain_stems(const char *const *images, int n);
+void explain_stems_free(char **stems, int n);
+
+/* Writes <dir>/<stem>_face<k>.npy/.png and _input.npy/_input.png, and the
+ * face's run.json entry into fp (a JSON object, no trailing comma). dir
+ * NULL: no files, and the entry names none. */
+csm_status explain_write_face(const explain_ctx *x, const explain_args *a, const char *dir,
+                              const char *image_path, const char *stem, const face_cis *f,
+                              FILE *json);
+
+/* The canonical face picture (run.json's canonical_png). */
+csm_status explain_write_canonical(const explain_ctx *x, const char *dir);
+
+/* A .npy of a w x h float map. */
+csm_status explain_write_npy(const char *path, const float *v, int w, int h);
+
+/* Progress lines go to stderr when it is a terminal or CSM_PROGRESS=1. */
+int explain_progress_wanted(const explain_args *a);
+
+#endif
