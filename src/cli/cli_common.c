@@ -42,6 +42,8 @@ const char *csm_cli_models_dir(void) {
   static char dir[PATH_MAX];
   const char *env = getenv("CSM_MODELS_DIR");
   if (env && *env) return env;
+  /* Found once (the first call comes before any worker thread starts). */
+  if (dir[0]) return dir;
   /* build/csm -> build/../models: works from a build tree without set-up. */
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -58,7 +60,8 @@ const char *csm_cli_models_dir(void) {
       }
     }
   }
-  return "models";
+  snprintf(dir, sizeof dir, "models");
+  return dir;
 }
 
 const char *csm_cli_model_path(const char *name, char *buf, size_t len) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cms_pool.h"
 #include "explain_common.h"
 
 static const char *help_head =
@@ -21,7 +22,9 @@ static const char *help_head =
     "map, and why), the per-face CIS files unless --no-cis, and run.json.\n\n"
     "  --list FILE          images, one path per line (# comments, blank lines ok)\n"
     "  --resume             continue the run in DIR (same images and options)\n"
-    "  --no-cis             do not write per-face CIS files\n";
+    "  --no-cis             do not write per-face CIS files\n"
+    "  --jobs N             images computed at once, each job with its own models and\n"
+    "                       threads/N threads (default 1); the results do not depend on N\n";
 
 static const char *help_tail =
     "\nA checkpoint is written after every image: a killed run continues with\n"
@@ -31,7 +34,7 @@ static const char *help_tail =
 typedef struct cms_args {
   explain_args e;
   const char **images;
-  int n_images, resume, no_cis;
+  int n_images, resume, no_cis, jobs;
   const char *list;
   char *list_buf;
 } cms_args;
@@ -100,6 +103,9 @@ static int parse(int argc, char **argv, cms_args *a) {
       a->resume = 1;
     } else if (!strcmp(o, "--no-cis")) {
       a->no_cis = 1;
+    } else if (!strcmp(o, "--jobs") && i + 1 < argc) {
+      if (csm_cli_parse_int(argv[++i], &a->jobs) || a->jobs > 64)
+        return csm_cli_usage_error("cms", "--jobs takes an integer in 1..64");
     } else if (!strcmp(o, "--list") && i + 1 < argc) {
       a->list = argv[++i];
     } else if (o[0] == '-' && o[1]) {
@@ -422,18 +428,17 @@ static csm_status add_failure(run_state *s, const char *image, const char *reaso
  * it, and --resume picks up from the last checkpoint. */
 static int is_input_fault(csm_status st) { return st == CSM_EINPUT || st == CSM_EIO; }
 
-static csm_status one_image(cms_args *a, explain_ctx *x, csm_cms *cms, run_state *s,
-                            explain_progress *pr, int i, const char *stem) {
-  face_cis *faces = NULL;
-  int n = 0;
-  csm_status st = explain_image(x, &a->e, a->images[i], pr, &faces, &n);
-  if (st) {
-    if (!is_input_fault(st)) return st;
-    return add_failure(s, a->images[i], csm_last_error());
+/* One image's faces into the CMS and the files, in input order. */
+static csm_status consume(cms_args *a, explain_ctx *x, csm_cms *cms, run_state *s, int i,
+                          const char *stem, image_result *r) {
+  csm_status st = CSM_OK;
+  if (r->st) {
+    if (!is_input_fault(r->st)) return csm_fail(r->st, "%s", r->error ? r->error : "failed");
+    return add_failure(s, a->images[i], r->error ? r->error : "failed");
   }
-  if (n == 0) st = add_failure(s, a->images[i], "no face found");
-  for (int k = 0; !st && k < n; k++) {
-    st = csm_cms_add(cms, &faces[k].cis);
+  if (r->n == 0) st = add_failure(s, a->images[i], "no face found");
+  for (int k = 0; !st && k < r->n; k++) {
+    st = csm_cms_add(cms, &r->faces[k].cis);
     if (st) break;
     char *buf = NULL;
     size_t len = 0;
@@ -443,16 +448,21 @@ static csm_status one_image(cms_args *a, explain_ctx *x, csm_cms *cms, run_state
       break;
     }
     st = explain_write_face(x, &a->e, a->no_cis ? NULL : a->e.out_dir, a->images[i], stem,
-                            &faces[k], fp);
+                            &r->faces[k], fp);
     fclose(fp);
     if (!st) st = append(&s->faces, &s->faces_len, buf);
     free(buf);
     s->n_faces++;
   }
-  for (int k = 0; k < n; k++)
-    face_cis_free(&faces[k]);
-  free(faces);
   return st;
+}
+
+static void result_free(image_result *r) {
+  for (int k = 0; k < r->n; k++)
+    face_cis_free(&r->faces[k]);
+  free(r->faces);
+  free(r->error);
+  memset(r, 0, sizeof *r);
 }
 
 static csm_status run(cms_args *a) {
@@ -479,10 +489,30 @@ static csm_status run(cms_args *a) {
   }
   explain_progress pr = {"csm cms", 0, a->n_images, 0, 0, t0, 0, 0, explain_progress_wanted(&a->e)};
   int start = s.done;
+  cms_pool *pool = NULL;
+  int threads = csm_threads();
+  if (!st && a->jobs > 1 && start < a->n_images)
+    st = cms_pool_start(&a->e, a->images, start, a->n_images, a->jobs, &pool);
   for (int i = start; !st && i < a->n_images; i++) {
     pr.image = i + 1;
     pr.faces_total_estimate = pr.faces_done + (a->n_images - i);
-    st = one_image(a, &x, cms, &s, &pr, i, stems[i]);
+    image_result r;
+    memset(&r, 0, sizeof r);
+    if (pool) {
+      cms_pool_take(pool, i, &r);
+      pr.faces_done += r.n;
+      if (pr.enabled) {
+        double el = csm_now() - t0, rate = el > 0 ? pr.faces_done / el : 0;
+        double left = rate > 0 ? (a->n_images - i - 1) * (el / (i + 1 - start)) : 0;
+        fprintf(stderr, "\rcsm cms: %d/%d images, %d faces | %.2f faces/s, ETA %d:%02d   ", i + 1,
+                a->n_images, pr.faces_done, rate, (int)(left / 60), (int)left % 60);
+      }
+    } else {
+      r.st = explain_image(&x, &a->e, a->images[i], &pr, &r.faces, &r.n);
+      if (r.st) r.error = strdup(csm_last_error());
+    }
+    st = consume(a, &x, cms, &s, i, stems[i], &r);
+    result_free(&r);
     if (st) break;
     /* Checkpoint: the new state first, then run.json naming it, then the
      * old state goes; a kill at any point leaves a consistent pair. */
@@ -493,6 +523,8 @@ static csm_status run(cms_args *a) {
     if ((st = write_run_json(a, &x, &s, s.seconds + csm_now() - t0, 0, cms))) break;
     if (!checkpoint_path(a->e.out_dir, i, old, sizeof old)) unlink(old);
   }
+  cms_pool_stop(pool);
+  csm_set_threads(threads);
   if (pr.enabled) fprintf(stderr, "\n");
   if (!st && csm_cms_images(cms) == 0)
     st = csm_fail(CSM_EINPUT, "no face in any of the %d images: no CMS (see %s/run.json)",
