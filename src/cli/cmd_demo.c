@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include <cjson/cJSON.h>
+
+#include "explain_common.h"
 
 static const char *help =
     "usage: csm demo [-o DIR] [--tasks LIST] [--threads N]\n\n"
@@ -86,6 +88,53 @@ static csm_status list_samples(const char *dir, char ***paths, int *n) {
   return CSM_OK;
 }
 
+/* Adds "reprojections": [{"image", "png"}] to a run folder's run.json, so
+ * that the report shows the CMS on the photos. */
+static csm_status note_reprojections(const char *tdir, char *const *photos, int n) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/run.json", tdir);
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return csm_fail(CSM_EIO, "%s: cannot open", path);
+  char *text = NULL;
+  size_t len = 0, cap = 0, got;
+  char chunk[65536];
+  while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
+    if (len + got + 1 > cap) {
+      cap = (len + got + 1) * 2;
+      char *t = realloc(text, cap);
+      if (!t) break;
+      text = t;
+    }
+    memcpy(text + len, chunk, got);
+    len += got;
+  }
+  fclose(fp);
+  if (!text) return csm_fail(CSM_EINPUT, "%s: empty", path);
+  text[len] = 0;
+  cJSON *root = cJSON_Parse(text);
+  free(text);
+  if (!root) return csm_fail(CSM_EINPUT, "%s: not JSON", path);
+  cJSON_DeleteItemFromObject(root, "reprojections");
+  cJSON *list = cJSON_AddArrayToObject(root, "reprojections");
+  for (int i = 0; list && i < n; i++) {
+    char stem[1024], rel[1100], full[PATH_MAX + 1200];
+    explain_stem(photos[i], stem, sizeof stem);
+    snprintf(rel, sizeof rel, "reproject/%s.png", stem);
+    snprintf(full, sizeof full, "%s/%s", tdir, rel);
+    if (access(full, R_OK) != 0) continue;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "image", photos[i]);
+    cJSON_AddStringToObject(e, "png", rel);
+    cJSON_AddItemToArray(list, e);
+  }
+  char *out = cJSON_Print(root);
+  cJSON_Delete(root);
+  if (!out) return csm_fail(CSM_ENOMEM, "out of memory");
+  csm_status st = csm_write_file_atomic(path, out, strlen(out));
+  free(out);
+  return st;
+}
+
 /* Runs a subcommand in-process with the given arguments. */
 static int sub(int (*fn)(int, char **), char **argv) {
   int argc = 0;
@@ -156,6 +205,8 @@ int csm_cli_demo(int argc, char **argv) {
       args[k++] = photos[i];
     args[k] = NULL;
     if ((rc = sub(csm_cli_reproject, args))) break;
+    csm_status nst = note_reprojections(tdir, photos, n);
+    if (nst) rc = csm_cli_fail(nst);
   }
   if (!rc) {
     char report[PATH_MAX];

@@ -458,6 +458,7 @@ static const char *css =
     ".row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}"
     ".run{flex:0 1 auto}figure{margin:0}figcaption{font-size:.85em;color:#444}"
     "img.cms{width:384px;max-width:100%;height:auto;image-rendering:pixelated}"
+    "img.reproj{width:480px;max-width:100%;height:auto}"
     ".faces{display:flex;flex-wrap:wrap;gap:12px}.face{border:1px solid #ddd;padding:4px}"
     "img.thumb{width:144px;height:144px;object-fit:contain;background:#eee;margin-right:2px;"
     "transition:transform .1s;transform-origin:top left}"
@@ -541,6 +542,31 @@ static csm_status sb_faces(sbuf *b, const run *u) {
     sb_puts(b, "</figcaption></figure>");
   }
   sb_puts(b, "</div></details>");
+  return CSM_OK;
+}
+
+/* "reprojections": [{"image", "png"}]: the CMS pulled back onto photos. */
+static csm_status sb_reprojections(sbuf *b, const run *u) {
+  const cJSON *list = get(u->json, "reprojections"), *e;
+  if (!list) return CSM_OK;
+  if (!cJSON_IsArray(list))
+    return csm_fail(CSM_EINPUT, "%s: \"reprojections\" must be an array", u->json_path);
+  sb_puts(b, "<h3>");
+  sb_esc(b, u->name);
+  sb_puts(b, "</h3><div class=\"row\">");
+  cJSON_ArrayForEach(e, list) {
+    const char *image;
+    csm_status st;
+    if (!cJSON_IsObject(e))
+      return csm_fail(CSM_EINPUT, "%s: \"reprojections\" entries must be objects", u->json_path);
+    if ((st = get_str(u, e, "image", &image))) return st;
+    sb_puts(b, "<figure class=\"reproj\">");
+    if ((st = sb_img(b, u, e, "png", "reproj", "CMS reprojected", NULL))) return st;
+    sb_puts(b, "<figcaption>");
+    sb_esc(b, image ? image : "?");
+    sb_puts(b, "</figcaption></figure>");
+  }
+  sb_puts(b, "</div>\n");
   return CSM_OK;
 }
 
@@ -630,6 +656,15 @@ static csm_status build(sbuf *b, const char *dir, const report *r, curve *cs) {
                "many images with the final CMS.</p>");
     sb_stability_svg(b, r, cs);
     sb_puts(b, "\n");
+  }
+  int n_reproj = 0;
+  for (int i = 0; i < r->n; i++)
+    n_reproj += get(r->runs[i].json, "reprojections") != NULL;
+  if (n_reproj) {
+    sb_puts(b, "<h2>CMS reprojected onto the photos</h2><p class=\"muted\">Each task's model "
+               "map pulled back onto every face through its alignment (csm reproject).</p>");
+    for (int i = 0; i < r->n; i++)
+      if ((st = sb_reprojections(b, &r->runs[i]))) return st;
   }
   sb_puts(b, "<h2>Failures</h2><div class=\"row\">");
   for (int i = 0; i < r->n; i++)
