@@ -56,6 +56,9 @@ typedef struct csm_task_info {
    * corner-aligned 256x256 cropAndResize, then a top-left-aligned
    * resizeBilinear to size x size. Ignores sub and upright. */
   int human_grid;
+  /* > 0: the model reads BGR (channels 0 and 2 of an RGB input swapped);
+   * no effect on gray inputs. */
+  int bgr;
 } csm_task_info;
 
 /* The detector settings a task asks for: csm_detect_options_default()
@@ -155,6 +158,87 @@ int csm_task_class_index(const csm_task_info *info, const char *name);
 /* Classification (and pose): confidence = scores[cls] of csm_task_run; for
  * CSM_TASK_VALUE tasks (cls ignored) the regressed value. */
 csm_status csm_scorer_class(csm_task *t, int cls, csm_scorer *out);
+
+/* ---- Pose bins, embeddings, custom tasks (src/task/pose_task.c,
+ * embedding.c, custom.c) ----------------------------------------------------- */
+
+/* The 9 head-pose bins of the `pose` task, row-major: top-left, top,
+ * top-right, left, frontal, right, bottom-left, bottom, bottom-right, as
+ * seen in the image. Per axis a soft 3-way membership (docs/tasks.md):
+ * p_low = sigmoid((-T - a) / tau), p_high = sigmoid((a - T) / tau),
+ * p_mid = 1 - p_low - p_high (clamped at 0, renormalized), T = 10 degrees,
+ * tau = 3 degrees; bin = p_row(pitch) * p_col(yaw). Columns: left = yaw < -T
+ * (nose towards image left), right = yaw > T; rows: top = pitch > T (chin up),
+ * bottom = pitch < -T (csm_face_pose's signs). The 9 values sum to 1. */
+void csm_pose_bins(float yaw_deg, float pitch_deg, float probs[9]);
+
+/* Values of the task's output per input (classes, 1404 mesh values, or the
+ * embedding dimension). */
+size_t csm_task_output_numel(const csm_task *t);
+/* Runs the model on n inputs and copies the task's output values, n x
+ * csm_task_output_numel floats, into raw (no scoring). */
+csm_status csm_task_run_raw(csm_task *t, const float *inputs, int n, float *raw);
+
+/* Embedding tasks (CSM_TASK_EMBEDDING): the embedding dimension (the
+ * output's length), or 0 for other tasks. */
+int csm_task_embedding_dim(const csm_task *t);
+/* n inputs -> n x dim L2-normalized embeddings in emb (one batch). */
+csm_status csm_task_embed(csm_task *t, const float *inputs, int n, float *emb);
+
+/* Verification (Eq. 8): a sample is a pair (views = 2), both faces occluded
+ * at the same canonical place; s = cosine similarity of their embeddings
+ * (one batch of 2n), conf = s - threshold for a genuine pair, threshold - s
+ * for an impostor pair. */
+csm_status csm_scorer_verify(csm_task *t, float threshold, int genuine, csm_scorer *out);
+/* The threshold that maximizes pair accuracy (a pair is called genuine when
+ * s > threshold): candidates are the midpoints between neighbouring distinct
+ * sorted similarities; ties go to the smallest. same[i] != 0: a genuine
+ * pair. CSM_EUSAGE for n <= 0 or input of one class only. */
+csm_status csm_verify_calibrate(const float *sims, const int *same, int n, float *threshold,
+                                float *accuracy);
+
+/* A gallery for zero-shot identification: named identities, each with one
+ * or more L2-normalized embeddings of one dimension. */
+typedef struct csm_gallery csm_gallery;
+
+csm_status csm_gallery_create(int dim, csm_gallery **out);
+void csm_gallery_free(csm_gallery *g);
+/* Adds a copy of emb (dim floats, L2-normalized on the way in) to the
+ * identity `identity`, created when new. */
+csm_status csm_gallery_add(csm_gallery *g, const char *identity, const float *emb);
+int csm_gallery_dim(const csm_gallery *g);
+int csm_gallery_identities(const csm_gallery *g);
+/* Number of embeddings of identity k (all of them for k < 0). */
+int csm_gallery_count(const csm_gallery *g, int k);
+const char *csm_gallery_name(const csm_gallery *g, int k);
+/* Identity index by name, or -1. */
+int csm_gallery_find(const csm_gallery *g, const char *name);
+/* Cosine similarity of emb to identity k's closest embedding. */
+float csm_gallery_similarity(const csm_gallery *g, int k, const float *emb);
+/* The identity whose closest embedding is most similar to emb (dim floats,
+ * normalized here), and that similarity. CSM_EUSAGE on an empty gallery. */
+csm_status csm_gallery_nearest(const csm_gallery *g, const float *emb, int *identity, float *sim);
+/* One sub-folder of dir per identity (sorted by name), every .jpg, .jpeg,
+ * .png inside (sorted): the largest face found by det (det NULL: the whole
+ * image is the face crop, as 'csm classify --no-detect'), preprocessed for
+ * t and embedded. An image without a face is an error naming the file. */
+csm_status csm_gallery_load_dir(csm_gallery **out, csm_task *t, csm_face_detector *det,
+                                const char *dir);
+/* Zero-shot identification (Eq. 7): conf = the cosine similarity of the
+ * (occluded) input's embedding to the closest gallery embedding of
+ * `identity`. The gallery must outlive the scorer. */
+csm_status csm_scorer_identify(csm_task *t, const csm_gallery *g, int identity, csm_scorer *out);
+
+/* A task for any model file (docs/tasks.md, "Custom tasks"). The caller
+ * fills info: size, channels (gray_w all 0 with 1 channel: human's gray
+ * weights), scale and offset, crop_scale, upright, sub (all 0: the whole
+ * square), kind (PROBS, SIGMOID, LOGITS, LOGIT, VALUE or EMBEDDING), output
+ * (NULL: the model's first output), n_classes and labels (0 and NULL: one
+ * class per output value, labelled "0", "1", ...), bgr. name and
+ * description may be NULL ("custom"). The task keeps its own copy of info
+ * and its strings. The input must be [batch, size, size, channels]; a
+ * batch fixed at 1 is run one input at a time. */
+csm_status csm_task_load_custom(const char *model_path, const csm_task_info *info, csm_task **out);
 
 #ifdef __cplusplus
 }

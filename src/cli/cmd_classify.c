@@ -13,7 +13,9 @@ static const char *help =
     "Finds every face (BlazeFace, largest first), crops it the way the task's\n"
     "model expects (docs/tasks.md) and reports the predicted class, its\n"
     "confidence and every class score. 'csm tasks' lists the tasks.\n\n"
-    "  --task TASK          gender, gender-64, gender-ssrnet, expression, age, race, ...\n"
+    "  --task TASK          gender, gender-64, gender-ssrnet, expression, age, race,\n"
+    "                       pose (9 head-pose bins), ... (embedding tasks\n"
+    "                       embed-* give no classes: they are for verify/identify)\n"
     "  --json               {\"task\", \"images\": [{\"path\", \"faces\": [{\"box\": [x, y, w, "
     "h],\n"
     "                       \"label\", \"confidence\", \"scores\": {label: p}, \"value\"}]}]}\n"
@@ -24,7 +26,9 @@ static const char *help =
     "  --threads N          threads (default: all cores)\n";
 
 static const char *tasks_help = "usage: csm tasks [--json]\n\n"
-                                "Lists the task zoo: name, model, model input and classes.\n";
+                                "Lists the task zoo: name, model, model input and classes (or\n"
+                                "the embedding's dimension). --json adds each task's output\n"
+                                "kind: probs, sigmoid, value, logits, logit, pose or embedding.\n";
 
 typedef struct classify_args {
   const char *task;
@@ -244,6 +248,29 @@ int csm_cli_classify(int argc, char **argv) {
   return rc;
 }
 
+static const char *kind_name(csm_task_output k) {
+  switch (k) {
+  case CSM_TASK_PROBS: return "probs";
+  case CSM_TASK_SIGMOID: return "sigmoid";
+  case CSM_TASK_VALUE: return "value";
+  case CSM_TASK_LOGITS: return "logits";
+  case CSM_TASK_LOGIT: return "logit";
+  case CSM_TASK_POSE: return "pose";
+  case CSM_TASK_EMBEDDING: return "embedding";
+  }
+  return "?";
+}
+
+/* An embedding's dimension is the model's: load it to ask (0 when the
+ * model is not installed). */
+static int embedding_dim(const csm_task_info *info) {
+  csm_task *t = NULL;
+  if (csm_task_load(csm_cli_models_dir(), info->name, &t)) return 0;
+  int dim = csm_task_embedding_dim(t);
+  csm_task_free(t);
+  return dim;
+}
+
 int csm_cli_tasks(int argc, char **argv) {
   int json = 0;
   for (int i = 1; i < argc; i++) {
@@ -259,6 +286,7 @@ int csm_cli_tasks(int argc, char **argv) {
   if (json) printf("{\"tasks\": [");
   for (int t = 0; t < csm_task_count(); t++) {
     const csm_task_info *info = csm_task_at(t);
+    int dim = info->kind == CSM_TASK_EMBEDDING ? embedding_dim(info) : 0;
     if (json) {
       printf("%s\n  {\"name\": ", t ? "," : "");
       csm_json_string(stdout, info->name);
@@ -266,24 +294,42 @@ int csm_cli_tasks(int argc, char **argv) {
       csm_json_string(stdout, info->model);
       printf(", \"output\": ");
       csm_json_string(stdout, info->output);
+      printf(", \"kind\": ");
+      csm_json_string(stdout, kind_name(info->kind));
       printf(", \"input\": [%d, %d, %d], \"classes\": [", info->size, info->size, info->channels);
       for (int k = 0; k < info->n_classes; k++) {
         if (k) printf(", ");
         csm_json_string(stdout, info->labels[k]);
       }
-      printf("], \"description\": ");
+      printf("]");
+      if (info->kind == CSM_TASK_EMBEDDING) {
+        printf(", \"dim\": ");
+        if (dim > 0)
+          printf("%d", dim);
+        else
+          printf("null");
+      }
+      printf(", \"description\": ");
       csm_json_string(stdout, info->description);
       printf("}");
       continue;
     }
-    if (t == 0) printf("%-14s %-19s %-12s classes\n", "task", "model", "input");
+    if (t == 0) printf("%-16s %-19s %-12s classes\n", "task", "model", "input");
     char in[32];
     snprintf(in, sizeof in, "%dx%dx%d", info->size, info->size, info->channels);
-    printf("%-14s %-19s %-12s ", info->name, info->model, in);
+    printf("%-16s %-19s %-12s ", info->name, info->model, in);
     if (info->kind == CSM_TASK_VALUE) printf("(value: years)");
-    for (int k = 0; k < info->n_classes && k < 7; k++)
+    if (info->kind == CSM_TASK_EMBEDDING) {
+      if (dim > 0)
+        printf("(embedding, dim %d)", dim);
+      else
+        printf("(embedding; model not installed)");
+    }
+    /* Pose bins are few and all worth seeing. */
+    int shown = info->kind == CSM_TASK_POSE ? info->n_classes : 7;
+    for (int k = 0; k < info->n_classes && k < shown; k++)
       printf("%s%s", k ? ", " : "", info->labels[k]);
-    if (info->n_classes > 7) printf(", ... (%d)", info->n_classes);
+    if (info->n_classes > shown) printf(", ... (%d)", info->n_classes);
     printf("\n");
   }
   if (json) printf("\n]}\n");

@@ -138,7 +138,7 @@ csm_status csm_face_detect(csm_face_detector *d, const csm_image *img, csm_face 
     }
     nf = kept;
   }
-  qsort(f, (size_t)nf, sizeof *f, by_area_desc);
+  if (nf > 1) qsort(f, (size_t)nf, sizeof *f, by_area_desc);
   if (nf == 0) {
     free(f);
     f = NULL;

@@ -7,14 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "csm/task.h"
-
-struct csm_task {
-  const csm_task_info *info;
-  csm_model *model;
-  int output;   /* index of the task's output among the model's */
-  size_t n_out; /* output values per input */
-};
+#include "task/task_private.h"
 
 /* human's grid (facemeshutil.ts enlargeBox/squarifyBox/cutAndResize, then
  * emotion.ts resizeBilinear): along one axis of an n-pixel image, input pixel
@@ -68,29 +61,65 @@ csm_status csm_task_preprocess(const csm_task_info *info, const csm_image *img,
   double m[6];
   csm_status st = csm_task_crop_matrix_image(info, face, img->w, img->h, m);
   if (st) return st;
-  int n = info->size;
-  if (info->channels == 3)
-    return csm_image_warp_affine(img, m, n, n, 3, info->offset, info->offset + info->scale, dst);
-  /* Gray: the zoo's own weights (human's differ from the warp's ITU-R 601
-   * luma in the fourth decimal), so mix RGB here. */
-  float *rgb = malloc((size_t)n * (size_t)n * 3 * sizeof(float));
-  if (!rgb) return csm_fail(CSM_ENOMEM, "out of memory (%dx%d crop)", n, n);
-  st = csm_image_warp_affine(img, m, n, n, 3, 0, 1, rgb);
-  if (!st) {
-    const float *w = info->gray_w;
-    for (size_t k = 0; k < (size_t)n * (size_t)n; k++) {
-      const float *p = rgb + 3 * k;
-      dst[k] = (w[0] * p[0] + w[1] * p[1] + w[2] * p[2]) * info->scale + info->offset;
-    }
-  }
-  free(rgb);
-  return st;
+  /* The resampling (colour, gray mix, value mapping, channel order) is
+   * shared with whole aligned images: src/task/preprocess.c. */
+  return csm_task_preprocess_matrix(info, img, m, dst);
 }
 
 /* "name" matches "name" and "name:0" (TF.js output tensor naming). */
 static int output_matches(const char *have, const char *want) {
   size_t n = strlen(want);
   return !strncmp(have, want, n) && (have[n] == 0 || !strcmp(have + n, ":0"));
+}
+
+size_t csm_task_expected_numel(const csm_task_info *info) {
+  switch (info->kind) {
+  case CSM_TASK_PROBS:
+  case CSM_TASK_LOGITS:
+  case CSM_TASK_LOGIT: return (size_t)info->n_classes;
+  case CSM_TASK_POSE: return 3 * CSM_MESH_POINTS;
+  case CSM_TASK_EMBEDDING: return 0;
+  default: return 1;
+  }
+}
+
+csm_status csm_task_attach_model(csm_task *t, const char *path, const char *output) {
+  const csm_task_info *info = t->info;
+  t->output = -1;
+  csm_status st = csm_model_load(path, &t->model);
+  if (st) return st;
+  csm_shape in = csm_model_input_shape(t->model, 0);
+  if (csm_model_num_inputs(t->model) != 1 || in.rank != 4 || in.d[1] != info->size ||
+      in.d[2] != info->size || in.d[3] != info->channels || in.d[0] == 0 || in.d[0] < -1 ||
+      in.d[0] > 1) {
+    char buf[64];
+    return csm_fail(CSM_EINPUT, "%s: input %s does not match task %s ([-1,%d,%d,%d])", path,
+                    csm_shape_str(&in, buf, sizeof buf), info->name, info->size, info->size,
+                    info->channels);
+  }
+  t->batch1 = in.d[0] == 1;
+  if (csm_model_num_outputs(t->model) < 1) return csm_fail(CSM_EINPUT, "%s: no outputs", path);
+  if (!output) t->output = 0;
+  for (int o = 0; output && o < csm_model_num_outputs(t->model); o++)
+    if (output_matches(csm_model_output_name(t->model, o), output)) t->output = o;
+  if (t->output < 0)
+    return csm_fail(CSM_EINPUT, "%s: no output '%s' for task %s", path, output, info->name);
+  csm_shape os;
+  if ((st = csm_model_output_shape(t->model, t->output, 1, &os)) ||
+      (st = csm_shape_numel(&os, &t->n_out)))
+    return st;
+  size_t want = csm_task_expected_numel(info);
+  const char *oname = csm_model_output_name(t->model, t->output);
+  if (info->kind == CSM_TASK_EMBEDDING) {
+    /* The embedding's dimension is the model's: all its values per input. */
+    if (t->n_out < 2)
+      return csm_fail(CSM_EINPUT, "%s: output '%s' is not an embedding vector (%zu values)", path,
+                      oname, t->n_out);
+  } else if (t->n_out != want) {
+    return csm_fail(CSM_EINPUT, "%s: output '%s' has %zu values per face, task %s wants %zu", path,
+                    oname, t->n_out, info->name, want);
+  }
+  return CSM_OK;
 }
 
 csm_status csm_task_load(const char *models_dir, const char *name, csm_task **out) {
@@ -104,44 +133,20 @@ csm_status csm_task_load(const char *models_dir, const char *name, csm_task **ou
   csm_task *t = calloc(1, sizeof *t);
   if (!t) return csm_fail(CSM_ENOMEM, "out of memory");
   t->info = info;
-  t->output = -1;
-  csm_status st = csm_model_load(path, &t->model);
-  if (st) goto fail;
-  csm_shape in = csm_model_input_shape(t->model, 0);
-  if (csm_model_num_inputs(t->model) != 1 || in.rank != 4 || in.d[1] != info->size ||
-      in.d[2] != info->size || in.d[3] != info->channels) {
-    char buf[64];
-    st =
-        csm_fail(CSM_EINPUT, "%s: input %s does not match task %s ([-1,%d,%d,%d])", path,
-                 csm_shape_str(&in, buf, sizeof buf), name, info->size, info->size, info->channels);
-    goto fail;
-  }
-  for (int o = 0; o < csm_model_num_outputs(t->model); o++)
-    if (output_matches(csm_model_output_name(t->model, o), info->output)) t->output = o;
-  if (t->output < 0) {
-    st = csm_fail(CSM_EINPUT, "%s: no output '%s' for task %s", path, info->output, name);
-    goto fail;
-  }
-  csm_shape os;
-  if ((st = csm_model_output_shape(t->model, t->output, 1, &os)) ||
-      (st = csm_shape_numel(&os, &t->n_out)))
-    goto fail;
-  size_t want = info->kind == CSM_TASK_PROBS ? (size_t)info->n_classes : 1;
-  if (t->n_out != want) {
-    st = csm_fail(CSM_EINPUT, "%s: output '%s' has %zu values per face, task %s wants %zu", path,
-                  info->output, t->n_out, name, want);
-    goto fail;
+  csm_status st = csm_task_attach_model(t, path, info->output);
+  if (st) {
+    csm_task_free(t);
+    return st;
   }
   *out = t;
   return CSM_OK;
-fail:
-  csm_task_free(t);
-  return st;
 }
 
 void csm_task_free(csm_task *t) {
   if (!t) return;
   csm_model_free(t->model);
+  free(t->own_strings);
+  free(t->labels);
   free(t);
 }
 
@@ -150,10 +155,14 @@ csm_model *csm_task_model(csm_task *t) { return t ? t->model : NULL; }
 
 csm_status csm_task_scores(const csm_task_info *info, const float *raw, size_t n_out,
                            csm_task_result *r) {
+  if (!info || !raw || !r) return csm_fail(CSM_EUSAGE, "csm_task_scores: NULL argument");
   memset(r, 0, sizeof *r);
   r->label = -1;
   r->value = NAN;
-  size_t want = info->kind == CSM_TASK_PROBS ? (size_t)info->n_classes : 1;
+  if (info->kind == CSM_TASK_EMBEDDING)
+    return csm_fail(CSM_EUSAGE, "task %s gives an embedding, not scores: use csm_task_embed",
+                    info->name);
+  size_t want = csm_task_expected_numel(info);
   if (n_out != want)
     return csm_fail(CSM_EINPUT, "task %s: %zu output values, want %zu", info->name, n_out, want);
   for (size_t k = 0; k < n_out; k++)
@@ -163,8 +172,20 @@ csm_status csm_task_scores(const csm_task_info *info, const float *raw, size_t n
     r->value = r->confidence = raw[0];
     return CSM_OK;
   }
-  if (info->kind == CSM_TASK_SIGMOID) {
+  if (info->kind == CSM_TASK_POSE) {
+    csm_status st = csm_pose_scores(info, raw, n_out, r);
+    if (st) return st;
+  } else if (info->kind == CSM_TASK_SIGMOID) {
     r->scores[0] = 1 - raw[0], r->scores[1] = raw[0];
+  } else if (info->kind == CSM_TASK_LOGITS) {
+    /* Softmax, shifted by the largest logit so that exp never overflows. */
+    double mx = raw[0], sum = 0;
+    for (size_t k = 1; k < n_out; k++)
+      mx = raw[k] > mx ? raw[k] : mx;
+    for (size_t k = 0; k < n_out; k++)
+      sum += exp((double)raw[k] - mx);
+    for (size_t k = 0; k < n_out; k++)
+      r->scores[k] = (float)(exp((double)raw[k] - mx) / sum);
   } else {
     memcpy(r->scores, raw, n_out * sizeof(float));
   }
@@ -181,8 +202,11 @@ csm_status csm_task_scores(const csm_task_info *info, const float *raw, size_t n
   return CSM_OK;
 }
 
-csm_status csm_task_run(csm_task *t, const float *inputs, int n, csm_task_result *out) {
-  if (!t || !inputs || !out || n <= 0) return csm_fail(CSM_EUSAGE, "csm_task_run: bad arguments");
+size_t csm_task_output_numel(const csm_task *t) { return t ? t->n_out : 0; }
+
+/* One model run on n inputs (n == 1 for a batch-1 model); the task's output
+ * values into raw. */
+static csm_status run_batch(csm_task *t, const float *inputs, int n, float *raw) {
   const csm_task_info *info = t->info;
   int64_t dims[4] = {n, info->size, info->size, info->channels};
   /* A non-owning view: the caller keeps the inputs. */
@@ -196,12 +220,38 @@ csm_status csm_task_run(csm_task *t, const float *inputs, int n, csm_task_result
     if (o->dtype != CSM_F32 || csm_tensor_numel(o) != (size_t)n * t->n_out)
       st = csm_fail(CSM_EINTERNAL, "task %s: output has %zu values for %d inputs", info->name,
                     csm_tensor_numel(o), n);
-    for (int i = 0; !st && i < n; i++)
-      st = csm_task_scores(info, (const float *)o->data + (size_t)i * t->n_out, t->n_out, &out[i]);
+    else
+      memcpy(raw, o->data, (size_t)n * t->n_out * sizeof(float));
   }
   for (int o = 0; o < n_outs; o++)
     csm_tensor_free(&outs[o]);
   free(outs);
+  return st;
+}
+
+csm_status csm_task_run_raw(csm_task *t, const float *inputs, int n, float *raw) {
+  if (!t || !inputs || !raw || n <= 0)
+    return csm_fail(CSM_EUSAGE, "csm_task_run_raw: bad arguments");
+  if (!t->batch1) return run_batch(t, inputs, n, raw);
+  size_t per = csm_task_input_numel(t->info);
+  csm_status st = CSM_OK;
+  for (int i = 0; !st && i < n; i++)
+    st = run_batch(t, inputs + (size_t)i * per, 1, raw + (size_t)i * t->n_out);
+  return st;
+}
+
+csm_status csm_task_run(csm_task *t, const float *inputs, int n, csm_task_result *out) {
+  if (!t || !inputs || !out || n <= 0) return csm_fail(CSM_EUSAGE, "csm_task_run: bad arguments");
+  const csm_task_info *info = t->info;
+  if (info->kind == CSM_TASK_EMBEDDING)
+    return csm_fail(CSM_EUSAGE, "task %s gives an embedding, not scores: use csm_task_embed",
+                    info->name);
+  float *raw = csm_malloc_array((size_t)n, t->n_out * sizeof(float));
+  if (!raw) return CSM_ENOMEM;
+  csm_status st = csm_task_run_raw(t, inputs, n, raw);
+  for (int i = 0; !st && i < n; i++)
+    st = csm_task_scores(info, raw + (size_t)i * t->n_out, t->n_out, &out[i]);
+  free(raw);
   return st;
 }
 

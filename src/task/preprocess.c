@@ -9,8 +9,16 @@ csm_status csm_task_preprocess_matrix(const csm_task_info *info, const csm_image
   if (!info || !img || !m || !dst)
     return csm_fail(CSM_EUSAGE, "csm_task_preprocess_matrix: NULL argument");
   int n = info->size;
-  if (info->channels == 3)
-    return csm_image_warp_affine(img, m, n, n, 3, info->offset, info->offset + info->scale, dst);
+  if (info->channels == 3) {
+    csm_status st =
+        csm_image_warp_affine(img, m, n, n, 3, info->offset, info->offset + info->scale, dst);
+    if (!st && info->bgr)
+      for (size_t k = 0; k < (size_t)n * (size_t)n; k++) {
+        float r = dst[3 * k];
+        dst[3 * k] = dst[3 * k + 2], dst[3 * k + 2] = r;
+      }
+    return st;
+  }
   /* Gray: the zoo's own weights (human's differ from the warp's ITU-R 601
    * luma in the fourth decimal), so mix RGB here. */
   float *rgb = csm_malloc_array((size_t)n * (size_t)n * 3, sizeof(float));

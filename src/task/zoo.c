@@ -40,19 +40,24 @@ static const char *const years[] = {
     "75", "76", "77", "78", "79", "80", "81", "82", "83", "84", "85", "86", "87", "88", "89",
     "90", "91", "92", "93", "94", "95", "96", "97", "98", "99"};
 
+/* The paper's 9 head-pose bins, row-major as seen in the image (csm_pose_bins). */
+static const char *const pose_bins[] = {"top-left",    "top",     "top-right",
+                                        "left",        "frontal", "right",
+                                        "bottom-left", "bottom",  "bottom-right"};
+
 static const csm_task_info zoo[] = {
     /* FaceRes: 0..255 RGB, whole crop; gender_pred <= 0.5 is female (faceres.ts). */
     {"gender", "faceres", "gender_pred/Sigmoid", "FaceRes gender head (sigmoid: male)", HUMAN_CROP,
-     1, WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_SIGMOID, 2, female_male, 0, 0},
+     1, WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_SIGMOID, 2, female_male, 0, 0, 0},
     /* SSR-Net gender (models/gender.json): gray in [-1, 1]; data[0] > data[1]
      * is female (ssrnet-gender.ts). */
     {"gender-64", "gender", "Identity", "SSR-Net-style gender, 64x64 gray", HUMAN_CROP, 1, WHOLE,
-     64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 2, female_male, 0, 0},
+     64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 2, female_male, 0, 0, 0},
     /* SSR-Net IMDB gender: one value, IMDB's coding (1 = male). Fed 0..255 RGB
      * like SSR-Net's own demo and ssrnet-age.ts: ssrnet-gender.ts's [-1, 1]
      * saturates it at 1 on every face (0/20 women right). */
     {"gender-ssrnet", "gender-ssrnet-imdb", "Identity", "SSR-Net gender (IMDB), 64x64 RGB",
-     HUMAN_CROP, 1, WHOLE, 64, 3, NO_GRAY, 255, 0, CSM_TASK_SIGMOID, 2, female_male, 0, 0},
+     HUMAN_CROP, 1, WHOLE, 64, 3, NO_GRAY, 255, 0, CSM_TASK_SIGMOID, 2, female_male, 0, 0, 0},
     /* gear: 0..1 RGB of the crop's top 90% and middle 80% (gear.ts). */
     {"gender-gear",
      "gear",
@@ -70,6 +75,7 @@ static const csm_task_info zoo[] = {
      2,
      male_female,
      0,
+     0,
      0},
     /* The emotion model fed exactly as its own pipeline (human 3.3.6) feeds
      * it: faces found as human finds them, the facemesh face tensor (the
@@ -78,19 +84,19 @@ static const csm_task_info zoo[] = {
      * constants.rgb on 0..1, then (g - 0.5) * 2. On the seven labelled
      * expression photos: 4/7 right, 7/7 the same label as human. */
     {"expression", "emotion", "Identity", "facial expression, 7 classes, 64x64 gray (as human)",
-     HUMAN_CROP, 0, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 1},
+     HUMAN_CROP, 0, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 1, 0},
     /* The same model on the tight squared box, upright: more accurate on
      * the labelled photos (6/7) but 5/7 agreement with human's labels. */
     {"expression-tight", "emotion", "Identity", "facial expression on the tight face box",
-     TIGHT_CROP, 1, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 0},
+     TIGHT_CROP, 1, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 0, 0},
 
     /* FaceRes age head: a softmax over years 0..99; csm reports the expected
      * age (human interpolates around the argmax instead). */
     {"age", "faceres", "age_pred/Softmax", "FaceRes age head (100 one-year classes)", HUMAN_CROP, 1,
-     WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_PROBS, 100, years, 1, 0},
+     WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_PROBS, 100, years, 1, 0, 0},
     /* SSR-Net age (ssrnet-age.ts): 0..255 RGB, the output is the age. */
     {"age-ssrnet", "age", "Identity", "SSR-Net age regression (years)", HUMAN_CROP, 1, WHOLE, 64, 3,
-     NO_GRAY, 255, 0, CSM_TASK_VALUE, 0, NULL, 0, 0},
+     NO_GRAY, 255, 0, CSM_TASK_VALUE, 0, NULL, 0, 0, 0},
     {"age-gear",
      "gear",
      "age_output",
@@ -106,6 +112,7 @@ static const csm_task_info zoo[] = {
      CSM_TASK_PROBS,
      7,
      age_buckets,
+     0,
      0,
      0},
     {"race",
@@ -124,7 +131,28 @@ static const csm_task_info zoo[] = {
      5,
      races,
      0,
+     0,
      0},
+    /* FaceMesh on its own first-pass crop (src/face/mesh.c): the box enlarged
+     * 1.4x, squared, turned upright, 192x192 RGB in [0, 1] (mesh.c also
+     * rounds the square's corners to whole pixels: under a pixel). The mesh
+     * (output_mesh, 468 x 3 crop pixels) gives yaw and pitch
+     * (csm_face_pose), read as 9 soft bins (csm_pose_bins). */
+    {"pose", "facemesh", "output_mesh", "head pose: 9 yaw/pitch bins from FaceMesh", HUMAN_CROP, 1,
+     WHOLE, 192, 3, NO_GRAY, 1, 0, CSM_TASK_POSE, 9, pose_bins, 0, 0, 0},
+    /* FaceRes's 1024-d descriptor (global_pooling/Mean), fed as the gender
+     * task (faceres.ts: the same enhance() crop for all three heads). */
+    {"embed-faceres", "faceres", "global_pooling/Mean", "FaceRes face embedding (verify, identify)",
+     HUMAN_CROP, 1, WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_EMBEDDING, 0, NULL, 0, 0, 0},
+    /* MobileFace (becauseofAI, models/mobileface.json, 256-d): human's
+     * mobilefacenet.ts resizes the 1.4x face tensor to 112x112 but feeds it
+     * in [0, 1], while the graph itself maps (x - 127.5) / 128 (its
+     * minusscalar0/mulscalar0 constants): 0..1 gives nearly one embedding
+     * for every face (11/40 leave-one-out on the labelled crops), 0..255
+     * 22/40 (docs/tasks.md). */
+    {"embed-mobileface", "mobileface", "batchnorm0/add_1",
+     "MobileFace face embedding (verify, identify)", HUMAN_CROP, 1, WHOLE, 112, 3, NO_GRAY, 255, 0,
+     CSM_TASK_EMBEDDING, 0, NULL, 0, 0, 0},
 };
 
 int csm_task_count(void) { return (int)(sizeof zoo / sizeof zoo[0]); }

@@ -118,8 +118,72 @@ PY
   [ "$agree" -ge "$MIN_AGREE" ] || fail "expression vs human: $agree/7 < $MIN_AGREE"
 fi
 
+# ---- pose: labels agree with csm detect's head pose ---------------------------
+# The pose task's bins against the yaw and pitch of the detector's own
+# (refined) FaceMesh fit, face by face (matched by box); axes within 3
+# degrees of a bin edge (+-10) are not compared. A frontal face (both angles
+# under 5 degrees) must be "frontal", a face turned by more than 20 degrees
+# left or right by its sign.
+samples=${CSM_SAMPLES_DIR:-$root/data/samples}
+if [ -f "$models/facemesh.json" ] && [ -f "$samples/sample1.jpg" ]; then
+  "$csm" classify --task pose --json "$samples"/sample*.jpg >"$tmp/pose.json" || fail "classify pose"
+  "$csm" detect --json "$samples"/sample*.jpg >"$tmp/detect.json" || fail "detect samples"
+  python3 - "$tmp/pose.json" "$tmp/detect.json" <<'PY' || fail "pose vs detect"
+import json, sys
+pose = json.load(open(sys.argv[1]))["images"]
+det = {im["path"]: im["faces"] for im in json.load(open(sys.argv[2]))["images"]}
+cols = {"left": 0, "right": 2}
+rows = {"top": 0, "bottom": 2}
+def col(label): return next((v for k, v in cols.items() if label.endswith(k)), 1)
+def row(label): return next((v for k, v in rows.items() if label.startswith(k)), 1)
+def iou(a, b):
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    i = max(0, x1 - x0) * max(0, y1 - y0)
+    return i / (a[2] * a[3] + b[2] * b[3] - i)
+n = agree = frontal = turned = 0
+bad = []
+for im in pose:
+    for f in im["faces"]:
+        m = max(det[im["path"]], key=lambda d: iou(d["box"], f["box"]), default=None)
+        if m is None or iou(m["box"], f["box"]) < 0.7: continue
+        yaw, pitch, lab = m["pose"]["yaw"], m["pose"]["pitch"], f["label"]
+        assert abs(sum(f["scores"].values()) - 1) < 1e-3
+        if abs(abs(yaw) - 10) >= 3:
+            want = 0 if yaw < -10 else 2 if yaw > 10 else 1
+            n += 1; agree += col(lab) == want
+            if col(lab) != want: bad.append("%s yaw %.1f" % (lab, yaw))
+        if abs(abs(pitch) - 10) >= 3:
+            want = 0 if pitch > 10 else 2 if pitch < -10 else 1
+            n += 1; agree += row(lab) == want
+            if row(lab) != want: bad.append("%s pitch %.1f" % (lab, pitch))
+        if abs(yaw) < 5 and abs(pitch) < 5:
+            frontal += 1
+            assert lab == "frontal", (im["path"], lab, yaw, pitch)
+        if abs(yaw) > 20:
+            turned += 1
+            assert col(lab) == (0 if yaw < 0 else 2), (im["path"], lab, yaw)
+print("pose vs detect: %d/%d axis bins agree, %d frontal, %d turned faces; %s"
+      % (agree, n, frontal, turned, " ".join(bad) or "no disagreement"))
+assert n >= 20 and agree == n and frontal >= 1 and turned >= 2
+PY
+else
+  echo "pose: facemesh or data/samples absent: skipped"
+fi
+
 # ---- every task runs on a group photo and gives normalized scores -----------
-for task in $("$csm" tasks --json | python3 -c "import json,sys; print(' '.join(t['name'] for t in json.load(sys.stdin)['tasks']))"); do
+# (embedding tasks give no scores: test_embedding covers them)
+"$csm" tasks --json | python3 -c '
+import json, sys
+t = {x["name"]: x for x in json.load(sys.stdin)["tasks"]}
+assert t["pose"]["kind"] == "pose" and t["pose"]["classes"][4] == "frontal"
+assert t["embed-faceres"]["kind"] == "embedding" and t["embed-faceres"]["dim"] == 1024
+assert t["embed-faceres"]["classes"] == []
+' || fail "csm tasks --json: pose and embedding entries"
+"$csm" tasks | grep -q "embed-faceres .*(embedding, dim 1024)" || fail "csm tasks: embedding dim"
+"$csm" classify --task embed-faceres "$faces/happy.jpg" >"$tmp/out" 2>"$tmp/err"
+[ $? = 1 ] && [ ! -s "$tmp/out" ] || fail "classify embedding task: want exit 1, no output"
+for task in $("$csm" tasks --json | python3 -c "import json,sys; print(' '.join(t['name'] for t in json.load(sys.stdin)['tasks'] if t['kind'] != 'embedding'))"); do
   "$csm" classify --task "$task" --json "$faces/bbt1.jpg" >"$tmp/t.json" 2>"$tmp/err" ||
     { fail "classify $task: $(cat "$tmp/err")"; continue; }
   python3 - "$tmp/t.json" <<'PY' || fail "classify $task on bbt1.jpg: bad scores"
