@@ -5,7 +5,8 @@
 #include "explain_common.h"
 
 static const char *help_head =
-    "usage: csm cis --task TASK IMAGE... -o DIR [options]\n\n"
+    "usage: csm cis --task TASK IMAGE... -o DIR [options]\n"
+    "       csm cis --task verify IMAGE1 IMAGE2 [IMAGE1 IMAGE2 ...] -o DIR [options]\n\n"
     "Occludes every face at each occlusion centre of the canonical face, records\n"
     "the drop of the task's confidence and writes it onto the canonical face\n"
     "with density normalization (DESIGN.md, steps 1-3). Per face (k from 1,\n"
@@ -56,18 +57,27 @@ int csm_cli_cis(int argc, char **argv) {
   double t0 = csm_now();
   explain_ctx x;
   memset(&x, 0, sizeof x);
+  explain_input *in = NULL;
+  char *list_buf = NULL;
+  int n_in = 0;
+  csm_status st = explain_inputs(&a, images, n_images, NULL, &in, &n_in, &list_buf);
+  if (st) {
+    free(images);
+    return csm_cli_fail(st);
+  }
+  n_images = n_in; /* inputs from here on: images, or pairs for verify */
   face_cis **faces = calloc((size_t)n_images, sizeof *faces);
   int *n_faces = calloc((size_t)n_images, sizeof *n_faces);
-  char **stems = explain_stems(images, n_images);
-  csm_status st = faces && n_faces && stems ? CSM_OK : csm_fail(CSM_ENOMEM, "out of memory");
+  char **stems = explain_stems(in, n_images);
+  st = faces && n_faces && stems ? CSM_OK : csm_fail(CSM_ENOMEM, "out of memory");
   if (!st) st = explain_open(&a, &x);
   explain_progress pr = {"csm cis", 0, n_images, 0, 0, t0, 0, 0, explain_progress_wanted(&a)};
   for (int i = 0; !st && i < n_images; i++) {
     pr.image = i + 1;
     /* Until an image has been seen, guess one face per image. */
     pr.faces_total_estimate = pr.faces_done + (n_images - i);
-    st = explain_image(&x, &a, images[i], &pr, &faces[i], &n_faces[i]);
-    if (!st && n_faces[i] == 0) st = csm_fail(CSM_EINPUT, "%s: no face found", images[i]);
+    st = explain_input_run(&x, &a, &in[i], &pr, &faces[i], &n_faces[i]);
+    if (!st && n_faces[i] == 0) st = csm_fail(CSM_EINPUT, "%s: no face found", in[i].path);
   }
   if (pr.enabled) fprintf(stderr, "\n");
   /* Everything computed: now the files. */
@@ -97,7 +107,7 @@ int csm_cli_cis(int argc, char **argv) {
     for (int k = 0; !st && k < n_faces[i]; k++) {
       fprintf(fp, "%s\n  ", first ? "" : ",");
       first = 0;
-      st = explain_write_face(&x, &a, a.out_dir, images[i], stems[i], &faces[i][k], fp);
+      st = explain_write_face(&x, &a, a.out_dir, &in[i], stems[i], &faces[i][k], fp);
     }
   if (fp) {
     fprintf(fp, "\n ],\n \"failures\": [],\n \"seconds\": %.3f\n}\n", csm_now() - t0);
@@ -125,6 +135,9 @@ int csm_cli_cis(int argc, char **argv) {
   free(n_faces);
   explain_stems_free(stems, n_images);
   explain_close(&x);
+  free(in);
+  free(list_buf);
+  free(a.classes_buf);
   free(images);
   return st ? csm_cli_fail(st) : CSM_EXIT_OK;
 }

@@ -13,14 +13,17 @@
 #include "explain_common.h"
 
 static const char *help_head =
-    "usage: csm cms --task TASK (IMAGE... | --list FILE) -o DIR [options]\n\n"
+    "usage: csm cms --task TASK (IMAGE... | --list FILE) -o DIR [options]\n"
+    "       csm cms --task verify (IMAGE1 IMAGE2 ... | --list PAIRS) -o DIR [options]\n\n"
     "The CIS map of every face (as 'csm cis') averaged per canonical pixel over\n"
     "the faces where that pixel was visible (DESIGN.md step 4). Writes to DIR:\n"
     "cms.npy, cms.png, count.npy (faces per pixel), stderr.npy (standard error\n"
     "of the mean), stability.csv (correlation of the running CMS after 1, 2, 5,\n"
     "10, 20, 50, ... images with the final one), failures.csv (inputs without a\n"
     "map, and why), the per-face CIS files unless --no-cis, and run.json.\n\n"
-    "  --list FILE          images, one path per line (# comments, blank lines ok)\n"
+    "  --list FILE          inputs, one per line (# comments, blank lines ok): IMAGE;\n"
+    "                       IMAGE IDENTITY for identify; IMAGE1 IMAGE2 [same|different]\n"
+    "                       for verify\n"
     "  --resume             continue the run in DIR (same images and options)\n"
     "  --no-cis             do not write per-face CIS files\n"
     "  --jobs N             images computed at once, each job with its own models and\n"
@@ -33,56 +36,13 @@ static const char *help_tail =
 
 typedef struct cms_args {
   explain_args e;
-  const char **images;
-  int n_images, resume, no_cis, jobs;
+  const char **images; /* positional */
+  int n_pos, resume, no_cis, jobs;
   const char *list;
   char *list_buf;
+  explain_input *in; /* the run's inputs: images, or pairs for verify */
+  int n_images;
 } cms_args;
-
-/* Reads --list FILE: one path per line. */
-static csm_status read_list(cms_args *a) {
-  FILE *fp = fopen(a->list, "rb");
-  if (!fp) return csm_fail(CSM_EIO, "%s: %s", a->list, strerror(errno));
-  size_t cap = 0, len = 0;
-  char *buf = NULL;
-  char chunk[65536];
-  size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-    if (len + got + 1 > cap) {
-      cap = (len + got + 1) * 2;
-      char *nb = realloc(buf, cap);
-      if (!nb) {
-        free(buf);
-        fclose(fp);
-        return csm_fail(CSM_ENOMEM, "out of memory reading %s", a->list);
-      }
-      buf = nb;
-    }
-    memcpy(buf + len, chunk, got);
-    len += got;
-  }
-  fclose(fp);
-  if (!buf) return csm_fail(CSM_EINPUT, "%s: empty image list", a->list);
-  buf[len] = 0;
-  size_t lines = 1;
-  for (size_t k = 0; k < len; k++)
-    lines += buf[k] == '\n';
-  const char **imgs = realloc(a->images, (a->n_images + lines) * sizeof *imgs);
-  if (!imgs) {
-    free(buf);
-    return csm_fail(CSM_ENOMEM, "out of memory");
-  }
-  a->images = imgs;
-  for (char *line = strtok(buf, "\r\n"); line; line = strtok(NULL, "\r\n")) {
-    while (*line == ' ' || *line == '\t')
-      line++;
-    if (!*line || *line == '#') continue;
-    a->images[a->n_images++] = line;
-  }
-  a->list_buf = buf;
-  if (!a->n_images) return csm_fail(CSM_EINPUT, "%s: no images listed", a->list);
-  return CSM_OK;
-}
 
 static int parse(int argc, char **argv, cms_args *a) {
   explain_args_init(&a->e);
@@ -111,15 +71,15 @@ static int parse(int argc, char **argv, cms_args *a) {
     } else if (o[0] == '-' && o[1]) {
       return csm_cli_usage_error("cms", "unknown option '%s' (or missing value)", o);
     } else {
-      a->images[a->n_images++] = o;
+      a->images[a->n_pos++] = o;
     }
   }
   if (explain_args_check("cms", &a->e)) return CSM_EXIT_USAGE;
-  if (a->list) {
-    csm_status st = read_list(a);
-    if (st) return csm_cli_fail(st);
-  }
-  if (!a->n_images) return csm_cli_usage_error("cms", "no images given (IMAGE... or --list)");
+  if (!a->n_pos && !a->list)
+    return csm_cli_usage_error("cms", "no images given (IMAGE... or --list)");
+  csm_status st =
+      explain_inputs(&a->e, a->images, a->n_pos, a->list, &a->in, &a->n_images, &a->list_buf);
+  if (st) return csm_cli_fail(st);
   return CSM_EXIT_OK;
 }
 
@@ -168,11 +128,16 @@ static char *params_json(const cms_args *a, int size) {
     fprintf(fp, "null");
   /* The inputs themselves, by a hash of their paths in order. */
   uint64_t h = 1469598103934665603ULL;
-  for (int i = 0; i < a->n_images; i++)
-    for (const char *c = a->images[i];; c++) {
-      h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-      if (!*c) break;
-    }
+  for (int i = 0; i < a->n_images; i++) {
+    const explain_input *in = &a->in[i];
+    const char *parts[3] = {in->path, in->path2 ? in->path2 : "", in->identity ? in->identity : ""};
+    for (int k = 0; k < 3; k++)
+      for (const char *c = parts[k];; c++) {
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+        if (!*c) break;
+      }
+    h = (h ^ (unsigned char)(in->truth + 2)) * 1099511628211ULL;
+  }
   fprintf(fp, ", \"images\": %d, \"inputs_fnv1a\": \"%016llx\", \"parameters\": ", a->n_images,
           (unsigned long long)h);
   explain_write_parameters(fp, &a->e, size);
@@ -434,9 +399,9 @@ static csm_status consume(cms_args *a, explain_ctx *x, csm_cms *cms, run_state *
   csm_status st = CSM_OK;
   if (r->st) {
     if (!is_input_fault(r->st)) return csm_fail(r->st, "%s", r->error ? r->error : "failed");
-    return add_failure(s, a->images[i], r->error ? r->error : "failed");
+    return add_failure(s, a->in[i].path, r->error ? r->error : "failed");
   }
-  if (r->n == 0) st = add_failure(s, a->images[i], "no face found");
+  if (r->n == 0) st = add_failure(s, a->in[i].path, "no face found");
   for (int k = 0; !st && k < r->n; k++) {
     st = csm_cms_add(cms, &r->faces[k].cis);
     if (st) break;
@@ -447,7 +412,7 @@ static csm_status consume(cms_args *a, explain_ctx *x, csm_cms *cms, run_state *
       st = csm_fail(CSM_ENOMEM, "out of memory");
       break;
     }
-    st = explain_write_face(x, &a->e, a->no_cis ? NULL : a->e.out_dir, a->images[i], stem,
+    st = explain_write_face(x, &a->e, a->no_cis ? NULL : a->e.out_dir, &a->in[i], stem,
                             &r->faces[k], fp);
     fclose(fp);
     if (!st) st = append(&s->faces, &s->faces_len, buf);
@@ -472,7 +437,7 @@ static csm_status run(cms_args *a) {
   run_state s;
   memset(&s, 0, sizeof s);
   csm_cms *cms = NULL;
-  char **stems = explain_stems(a->images, a->n_images);
+  char **stems = explain_stems(a->in, a->n_images);
   csm_status st = stems ? CSM_OK : csm_fail(CSM_ENOMEM, "out of memory");
   if (!st) st = csm_cli_make_dir(a->e.out_dir);
   if (!st) st = explain_open(&a->e, &x);
@@ -492,7 +457,7 @@ static csm_status run(cms_args *a) {
   cms_pool *pool = NULL;
   int threads = csm_threads();
   if (!st && a->jobs > 1 && start < a->n_images)
-    st = cms_pool_start(&a->e, a->images, start, a->n_images, a->jobs, &pool);
+    st = cms_pool_start(&a->e, a->in, start, a->n_images, a->jobs, &pool);
   for (int i = start; !st && i < a->n_images; i++) {
     pr.image = i + 1;
     pr.faces_total_estimate = pr.faces_done + (a->n_images - i);
@@ -508,7 +473,7 @@ static csm_status run(cms_args *a) {
                 a->n_images, pr.faces_done, rate, (int)(left / 60), (int)left % 60);
       }
     } else {
-      r.st = explain_image(&x, &a->e, a->images[i], &pr, &r.faces, &r.n);
+      r.st = explain_input_run(&x, &a->e, &a->in[i], &pr, &r.faces, &r.n);
       if (r.st) r.error = strdup(csm_last_error());
     }
     st = consume(a, &x, cms, &s, i, stems[i], &r);
@@ -551,6 +516,8 @@ int csm_cli_cms(int argc, char **argv) {
     rc = st ? csm_cli_fail(st) : CSM_EXIT_OK;
   }
   free(a.images);
+  free(a.in);
   free(a.list_buf);
+  free(a.e.classes_buf);
   return rc;
 }

@@ -7,7 +7,7 @@
 
 struct cms_pool {
   const explain_args *a;
-  const char *const *images;
+  const explain_input *inputs;
   int start, n_images, jobs, threads_each;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -49,7 +49,7 @@ static void *worker(void *arg) {
       r.error = strdup(open_err ? open_err : "cannot open the task");
     } else {
       quiet.t_start = csm_now();
-      r.st = explain_image(&x, p->a, p->images[i], &quiet, &r.faces, &r.n);
+      r.st = explain_input_run(&x, p->a, &p->inputs[i], &quiet, &r.faces, &r.n);
       if (r.st) r.error = strdup(csm_last_error());
     }
     pthread_mutex_lock(&p->mu);
@@ -63,12 +63,12 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-csm_status cms_pool_start(const explain_args *a, const char *const *images, int start, int n_images,
-                          int jobs, cms_pool **out) {
+csm_status cms_pool_start(const explain_args *a, const explain_input *inputs, int start,
+                          int n_images, int jobs, cms_pool **out) {
   *out = NULL;
   cms_pool *p = calloc(1, sizeof *p);
   if (!p) return csm_fail(CSM_ENOMEM, "out of memory");
-  p->a = a, p->images = images, p->start = start, p->n_images = n_images, p->jobs = jobs;
+  p->a = a, p->inputs = inputs, p->start = start, p->n_images = n_images, p->jobs = jobs;
   p->next = p->taken = start;
   int t = csm_threads() / jobs;
   p->threads_each = t < 1 ? 1 : t;

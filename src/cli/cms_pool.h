@@ -17,8 +17,8 @@ typedef struct cms_pool cms_pool;
 
 /* Starts `jobs` workers on images[start..n_images-1]; each opens its own
  * explain_ctx and runs its models on threads / jobs threads. */
-csm_status cms_pool_start(const explain_args *a, const char *const *images, int start, int n_images,
-                          int jobs, cms_pool **out);
+csm_status cms_pool_start(const explain_args *a, const explain_input *inputs, int start,
+                          int n_images, int jobs, cms_pool **out);
 /* Waits for image i (taken in order: start, start + 1, ...) and moves its
  * result to *r; the caller frees the faces. */
 void cms_pool_take(cms_pool *p, int i, image_result *r);

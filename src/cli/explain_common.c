@@ -2,6 +2,7 @@
  * CIS and its files. */
 #include "explain_common.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -40,6 +41,29 @@ const char *explain_options_help =
     "  --min-score S        detector score threshold in [0, 1) (default: the task's)\n"
     "  --threads N          threads (default: all cores)\n"
     "  --quiet              no progress on stderr\n\n"
+    "Verification and zero-shot identification (paper Eq. 8 and 7):\n"
+    "  --task verify        inputs are image pairs (IMAGE1 IMAGE2 ...): both faces are\n"
+    "                       occluded at the same canonical place; confidence s - t for\n"
+    "                       a genuine pair, t - s for an impostor (s: cosine similarity)\n"
+    "  --threshold T        the verification threshold t\n"
+    "  --calibrate PAIRS    t maximizing accuracy on a pair list (IMAGE1 IMAGE2\n"
+    "                       same|different per line)\n"
+    "  --same, --different  the pairs' truth (default: the model's own decision)\n"
+    "  --task identify      confidence = cosine similarity to the closest gallery\n"
+    "                       embedding of the face's identity\n"
+    "  --gallery DIR        one sub-folder of face photos per identity\n"
+    "  --identity NAME      the identity explained (default: the nearest)\n"
+    "  --embedding TASK     embed-faceres (default) or embed-mobileface\n\n"
+    "Any model (a custom task):\n"
+    "  --model PATH         a TF.js model.json; its input is the face crop\n"
+    "  --input-size N       input N x N (default: the model's)\n"
+    "  --channels C         rgb (default), bgr or gray\n"
+    "  --range LO,HI        input values of black and white (default 0,1)\n"
+    "  --output NAME        output node (default: the first)\n"
+    "  --confidence K       probs (default), softmax (logits in), sigmoid, logit,\n"
+    "                       value, embedding (with --task verify or identify)\n"
+    "  --crop-scale S       crop side / face box side (default 1.4)\n"
+    "  --classes A,B,...    class names (default: 0, 1, ...)\n\n"
     "The reference implementation's mode (PRNet alignments, no detection):\n"
     "  --align prnet        align with a PRNet mesh per image: the whole image is the\n"
     "                       model's input; centres are the canonical vertices[::20];\n"
@@ -53,6 +77,12 @@ void explain_args_init(explain_args *a) {
   a->occ = csm_occlusion_options_default();
   a->occ.patch = -1, a->occ.footprint = -1, a->occ.space = (csm_patch_space)-1;
   a->det = csm_detect_options_default();
+  a->threshold = NAN;
+  a->truth = -1;
+  a->custom.crop_scale = 1.4f;
+  a->custom.upright = 1;
+  a->custom.scale = 1;
+  a->custom.kind = CSM_TASK_PROBS;
 }
 
 static int parse_choice(const char *cmd, const char *opt, const char *v, const char *const *names,
@@ -86,6 +116,10 @@ int explain_option(const char *cmd, int argc, char **argv, int *i, explain_args 
   }
   if (!strcmp(o, "--quiet")) {
     a->quiet = 1;
+    return 1;
+  }
+  if (!strcmp(o, "--same") || !strcmp(o, "--different")) {
+    a->truth = !strcmp(o, "--same");
     return 1;
   }
   if (!has) return 0;
@@ -133,6 +167,58 @@ int explain_option(const char *cmd, int argc, char **argv, int *i, explain_args 
     a->canonical_mesh = v;
   } else if (!strcmp(o, "--canonical")) {
     a->canonical_photo = v;
+  } else if (!strcmp(o, "--model")) {
+    a->model = v;
+  } else if (!strcmp(o, "--input-size")) {
+    if (csm_cli_parse_int(v, &a->custom.size) || a->custom.size > 4096)
+      return csm_cli_usage_error(cmd, "--input-size takes an integer in 1..4096"), -1;
+  } else if (!strcmp(o, "--channels")) {
+    static const char *const n[] = {"rgb", "bgr", "gray"};
+    if ((k = parse_choice(cmd, o, v, n, 3)) < 0) return -1;
+    a->custom.channels = k == 2 ? 1 : 3;
+    a->custom.bgr = k == 1;
+  } else if (!strcmp(o, "--range")) {
+    double r[2];
+    if (csm_cli_parse_doubles(v, r, 2) || r[0] == r[1])
+      return csm_cli_usage_error(cmd, "--range takes LO,HI (two different numbers)"), -1;
+    a->custom.offset = (float)r[0], a->custom.scale = (float)(r[1] - r[0]);
+  } else if (!strcmp(o, "--output")) {
+    a->custom.output = v;
+  } else if (!strcmp(o, "--confidence")) {
+    static const char *const n[] = {"probs", "softmax", "sigmoid", "logit", "value", "embedding"};
+    static const csm_task_output kinds[] = {CSM_TASK_PROBS, CSM_TASK_LOGITS, CSM_TASK_SIGMOID,
+                                            CSM_TASK_LOGIT, CSM_TASK_VALUE,  CSM_TASK_EMBEDDING};
+    if ((k = parse_choice(cmd, o, v, n, 6)) < 0) return -1;
+    a->custom.kind = kinds[k];
+  } else if (!strcmp(o, "--crop-scale")) {
+    double d;
+    if (parse_pos(cmd, o, v, &d)) return -1;
+    a->custom.crop_scale = (float)d;
+  } else if (!strcmp(o, "--classes")) {
+    free(a->classes_buf);
+    a->classes_buf = strdup(v);
+    if (!a->classes_buf) return csm_cli_usage_error(cmd, "out of memory"), -1;
+    int n = 0;
+    for (char *t = strtok(a->classes_buf, ","); t; t = strtok(NULL, ",")) {
+      if (n == CSM_TASK_MAX_CLASSES)
+        return csm_cli_usage_error(cmd, "--classes: at most %d", CSM_TASK_MAX_CLASSES), -1;
+      a->custom_labels[n++] = t;
+    }
+    a->custom.n_classes = n;
+    a->custom.labels = a->custom_labels;
+  } else if (!strcmp(o, "--embedding")) {
+    a->embedding = v;
+  } else if (!strcmp(o, "--threshold")) {
+    char *end;
+    a->threshold = strtod(v, &end);
+    if (end == v || *end || !isfinite(a->threshold))
+      return csm_cli_usage_error(cmd, "--threshold takes a number"), -1;
+  } else if (!strcmp(o, "--calibrate")) {
+    a->calibrate = v;
+  } else if (!strcmp(o, "--gallery")) {
+    a->gallery = v;
+  } else if (!strcmp(o, "--identity")) {
+    a->identity = v;
   } else {
     return 0;
   }
@@ -155,6 +241,8 @@ int explain_args_check(const char *cmd, explain_args *a) {
     return csm_cli_usage_error(cmd, "--align prnet needs --meshes DIR and --canonical-mesh M");
   if (!a->prnet && (a->meshes || a->canonical_mesh))
     return csm_cli_usage_error(cmd, "--meshes and --canonical-mesh need --align prnet");
+  if (a->prnet && a->mode == EXPLAIN_VERIFY)
+    return csm_cli_usage_error(cmd, "--align prnet explains one image at a time, not pairs");
   if (a->prnet && a->canonical_photo)
     return csm_cli_usage_error(cmd, "--canonical is for FaceMesh alignment (PRNet draws on "
                                     "frontal.jpg)");
@@ -226,11 +314,89 @@ static csm_status open_background(explain_ctx *x, const explain_args *a) {
   return st;
 }
 
+/* A custom model: input size and channels default to the model's own. */
+static csm_status load_custom(const explain_args *a, csm_task **out) {
+  csm_task_info info = a->custom;
+  if (!info.size || !a->custom.channels) {
+    csm_model *m = NULL;
+    csm_status st = csm_model_load(a->model, &m);
+    if (st) return st;
+    csm_shape in = csm_model_input_shape(m, 0);
+    csm_model_free(m);
+    if (in.rank != 4 || in.d[1] <= 0 || in.d[1] != in.d[2] || in.d[1] > 4096)
+      return csm_fail(CSM_EINPUT, "%s: input is not a square NHWC image: give --input-size",
+                      a->model);
+    if (!info.size) info.size = (int)in.d[1];
+    if (in.d[3] == 1) info.channels = 1;
+  }
+  info.name = "custom";
+  return csm_task_load_custom(a->model, &info, out);
+}
+
+/* The largest face of an image and its model input. */
+static csm_status face_input(explain_ctx *x, const char *path, float *input) {
+  csm_image img = {0};
+  csm_face face;
+  const csm_task_info *info = csm_task_get_info(x->task);
+  csm_status st = csm_image_load(path, &img);
+  if (!st) st = largest_face(x->det, &img, path, &face);
+  if (!st) st = csm_task_preprocess(info, &img, &face, input);
+  csm_image_free(&img);
+  return st;
+}
+
+static float cosine(const float *a, const float *b, int n) {
+  double s = 0, na = 0, nb = 0;
+  for (int k = 0; k < n; k++)
+    s += (double)a[k] * b[k], na += (double)a[k] * a[k], nb += (double)b[k] * b[k];
+  return na > 0 && nb > 0 ? (float)(s / sqrt(na * nb)) : 0;
+}
+
+/* --calibrate PAIRS: the threshold with the best accuracy on the pairs. */
+static csm_status calibrate(explain_ctx *x, const explain_args *a) {
+  explain_input *in = NULL;
+  int n = 0;
+  char *buf = NULL;
+  csm_status st = explain_inputs(a, NULL, 0, a->calibrate, &in, &n, &buf);
+  int dim = csm_task_embedding_dim(x->task);
+  size_t numel = csm_task_input_numel(csm_task_get_info(x->task));
+  float *inputs = csm_malloc_array(2 * numel, sizeof(float));
+  float *emb = csm_malloc_array(2 * (size_t)(dim > 0 ? dim : 1), sizeof(float));
+  float *sims = csm_malloc_array((size_t)(n > 0 ? n : 1), sizeof(float));
+  int *same = csm_malloc_array((size_t)(n > 0 ? n : 1), sizeof(int));
+  if (!st && (!inputs || !emb || !sims || !same)) st = CSM_ENOMEM;
+  for (int i = 0; !st && i < n; i++) {
+    if (in[i].truth < 0)
+      st = csm_fail(CSM_EINPUT, "%s: line for %s %s: say same or different", a->calibrate,
+                    in[i].path, in[i].path2);
+    if (!st) st = face_input(x, in[i].path, inputs);
+    if (!st) st = face_input(x, in[i].path2, inputs + numel);
+    if (!st) st = csm_task_embed(x->task, inputs, 2, emb);
+    if (!st) sims[i] = cosine(emb, emb + dim, dim), same[i] = in[i].truth;
+  }
+  float acc = 0;
+  if (!st) st = csm_verify_calibrate(sims, same, n, &x->threshold, &acc);
+  if (!st)
+    fprintf(stderr, "csm: verification threshold %.4f (accuracy %.3f on %d pairs of %s)\n",
+            x->threshold, acc, n, a->calibrate);
+  free(inputs);
+  free(emb);
+  free(sims);
+  free(same);
+  free(in);
+  free(buf);
+  return st ? csm_fail_context(st, "--calibrate: ") : CSM_OK;
+}
+
 csm_status explain_open(const explain_args *a, explain_ctx *x) {
   memset(x, 0, sizeof *x);
   x->size = a->size;
   x->cls = -1;
-  csm_status st = csm_task_load(csm_cli_models_dir(), a->task, &x->task);
+  x->threshold = (float)a->threshold;
+  csm_status st =
+      a->model ? load_custom(a, &x->task)
+               : csm_task_load(csm_cli_models_dir(),
+                               a->mode == EXPLAIN_CLASSIFY ? a->task : a->embedding, &x->task);
   if (st) return st;
   const csm_task_info *info = csm_task_get_info(x->task);
   if (a->cls) x->cls = csm_task_class_index(info, a->cls);
@@ -241,6 +407,12 @@ csm_status explain_open(const explain_args *a, explain_ctx *x) {
     if ((st = csm_canon_default(&x->canon))) return st;
     if ((st = csm_face_detector_create(csm_cli_models_dir(), &a->det, &x->det))) return st;
   }
+  if (a->mode == EXPLAIN_IDENTIFY) {
+    if ((st = csm_gallery_load_dir(&x->gallery, x->task, x->det, a->gallery))) return st;
+    if (a->identity && csm_gallery_find(x->gallery, a->identity) < 0)
+      return csm_fail(CSM_EUSAGE, "--identity %s: not in the gallery %s", a->identity, a->gallery);
+  }
+  if (a->mode == EXPLAIN_VERIFY && a->calibrate && (st = calibrate(x, a))) return st;
   size_t npx = (size_t)x->size * x->size;
   x->mask = csm_malloc(npx);
   if (!x->mask) return CSM_ENOMEM;
@@ -272,6 +444,7 @@ csm_status explain_open(const explain_args *a, explain_ctx *x) {
 }
 
 void explain_close(explain_ctx *x) {
+  csm_gallery_free(x->gallery);
   csm_task_free(x->task);
   csm_face_detector_free(x->det);
   csm_canon_free(x->canon);
@@ -347,40 +520,94 @@ static csm_status face_geometry(explain_ctx *x, const explain_args *a, const cha
   return st;
 }
 
-static csm_status explain_face(explain_ctx *x, const explain_args *a, const char *path,
-                               const csm_image *img, explain_progress *pr, face_cis *f) {
+/* The scorer for a sample and what it explains: the class (classify), the
+ * identity (identify), or the pair's truth at the threshold (verify). */
+static csm_status sample_scorer(explain_ctx *x, const explain_args *a, const explain_input *in,
+                                const float *inputs, int views, face_cis *f, csm_scorer *sc) {
+  const csm_task_info *info = csm_task_get_info(x->task);
+  csm_status st;
+  f->extra[0] = 0;
+  if (a->mode == EXPLAIN_CLASSIFY) {
+    csm_task_result res;
+    if ((st = csm_task_run(x->task, inputs, 1, &res))) return st;
+    f->label = info->n_classes > 0 ? (x->cls >= 0 ? x->cls : res.label) : -1;
+    snprintf(f->label_name, sizeof f->label_name, "%s",
+             f->label >= 0 ? info->labels[f->label] : "value");
+    return csm_scorer_class(x->task, f->label < 0 ? 0 : f->label, sc);
+  }
+  int dim = csm_task_embedding_dim(x->task);
+  float *emb = csm_malloc_array((size_t)views * (dim > 0 ? dim : 1), sizeof(float));
+  if (!emb) return CSM_ENOMEM;
+  st = csm_task_embed(x->task, inputs, views, emb);
+  if (!st && a->mode == EXPLAIN_IDENTIFY) {
+    const char *want = in->identity ? in->identity : a->identity;
+    float sim = 0;
+    int id = want ? csm_gallery_find(x->gallery, want) : -1;
+    if (want && id < 0)
+      st = csm_fail(CSM_EINPUT, "identity %s is not in the gallery", want);
+    else if (!want)
+      st = csm_gallery_nearest(x->gallery, emb, &id, &sim);
+    if (!st) {
+      sim = csm_gallery_similarity(x->gallery, id, emb);
+      f->label = id;
+      snprintf(f->label_name, sizeof f->label_name, "%s", csm_gallery_name(x->gallery, id));
+      snprintf(f->extra, sizeof f->extra, ", \"similarity\": %.6g", sim);
+      st = csm_scorer_identify(x->task, x->gallery, id, sc);
+    }
+  } else if (!st) {
+    float sim = cosine(emb, emb + dim, dim);
+    int genuine = in->truth >= 0 ? in->truth : a->truth >= 0 ? a->truth : sim > x->threshold;
+    f->label = genuine;
+    snprintf(f->label_name, sizeof f->label_name, "%s", genuine ? "genuine" : "impostor");
+    snprintf(f->extra, sizeof f->extra,
+             ", \"similarity\": %.6g, \"threshold\": %.6g, \"truth\": %s", sim, x->threshold,
+             in->truth >= 0 || a->truth >= 0 ? "\"given\"" : "\"model\"");
+    st = csm_scorer_verify(x->task, x->threshold, genuine, sc);
+  }
+  free(emb);
+  return st;
+}
+
+/* One sample: `views` faces (1; 2 for a verify pair) occluded together. */
+static csm_status explain_sample(explain_ctx *x, const explain_args *a, const explain_input *in,
+                                 const csm_image *const *imgs, const csm_face *faces, int views,
+                                 explain_progress *pr, face_cis *f) {
   const csm_task_info *info = csm_task_get_info(x->task);
   size_t numel = csm_task_input_numel(info);
-  float *input = csm_malloc_array(numel, sizeof(float));
+  float *inputs = csm_malloc_array(numel * views, sizeof(float));
   float *rgb = csm_malloc_array((size_t)info->size * info->size * 3, sizeof(float));
-  csm_corr *corr = NULL;
+  unsigned char *valid = csm_malloc((size_t)x->size * x->size);
+  csm_corr *corr[2] = {NULL, NULL};
+  csm_view view[2];
   csm_scorer sc;
   memset(&sc, 0, sizeof sc);
-  unsigned char *valid = csm_malloc((size_t)x->size * x->size);
-  double m[6];
-  csm_status st = input && rgb && valid ? CSM_OK : CSM_ENOMEM;
-  if (!st) st = face_geometry(x, a, path, img, &f->face, m, &corr);
-  if (!st) st = csm_task_preprocess_matrix(info, img, m, input);
-  csm_task_result res;
-  if (!st) st = csm_task_run(x->task, input, 1, &res);
-  if (!st) {
-    f->label = info->n_classes > 0 ? (x->cls >= 0 ? x->cls : res.label) : -1;
-    st = csm_scorer_class(x->task, f->label < 0 ? 0 : f->label, &sc);
+  memset(view, 0, sizeof view);
+  csm_status st = inputs && rgb && valid ? CSM_OK : CSM_ENOMEM;
+  const char *paths[2] = {in->path, in->path2};
+  for (int v = 0; !st && v < views; v++) {
+    double *m = view[v].crop;
+    st = face_geometry(x, a, paths[v], imgs[v], &faces[v], m, &corr[v]);
+    if (!st) st = csm_task_preprocess_matrix(info, imgs[v], m, inputs + numel * v);
+    if (st && views > 1) st = csm_fail_context(st, "%s: ", paths[v]);
+    view[v].input = inputs + numel * v;
+    view[v].corr = corr[v];
   }
+  if (!st) st = sample_scorer(x, a, in, inputs, views, f, &sc);
   if (!st) {
     snprintf(f->what, sizeof f->what, "%s", sc.what);
-    csm_view view = {input, {m[0], m[1], m[2], m[3], m[4], m[5]}, corr};
     csm_occlusion_options opt = a->occ;
     opt.progress = print_progress;
     opt.progress_ctx = pr;
-    st = csm_occlusion_run(&sc, &view, x->centres, x->n_centres, x->size, x->size, &opt, &f->occ);
+    st = csm_occlusion_run(&sc, view, x->centres, x->n_centres, x->size, x->size, &opt, &f->occ);
     if (!st) {
-      csm_cis_valid(x->mask, &view, 1, x->size, x->size, valid);
+      csm_cis_valid(x->mask, view, views, x->size, x->size, valid);
       st = csm_cis_compute(&f->occ, a->occ.footprint, valid, x->size, x->size, &f->cis);
     }
   }
-  /* The crop as the model sees it, in colour, for the input-space picture. */
-  if (!st) st = csm_image_warp_affine(img, m, info->size, info->size, 3, 0, 255, rgb);
+  /* The first face's crop as the model sees it, in colour, for the
+   * input-space picture. */
+  if (!st)
+    st = csm_image_warp_affine(imgs[0], view[0].crop, info->size, info->size, 3, 0, 255, rgb);
   if (!st) {
     size_t n = (size_t)info->size * info->size * 3;
     f->crop.w = f->crop.h = info->size;
@@ -390,17 +617,51 @@ static csm_status explain_face(explain_ctx *x, const explain_args *a, const char
       f->crop.rgb[k] = (unsigned char)lrintf(fminf(fmaxf(rgb[k], 0), 255));
   }
   csm_scorer_free(&sc);
-  csm_corr_free(corr);
-  free(input);
+  csm_corr_free(corr[0]);
+  csm_corr_free(corr[1]);
+  free(inputs);
   free(rgb);
   free(valid);
   return st;
 }
 
-csm_status explain_image(explain_ctx *x, const explain_args *a, const char *path,
-                         explain_progress *pr, face_cis **faces_out, int *n_out) {
+/* A verify pair: the largest face of each image, one sample. */
+static csm_status explain_pair(explain_ctx *x, const explain_args *a, const explain_input *in,
+                               explain_progress *pr, face_cis **faces_out, int *n_out) {
+  csm_image img[2] = {{0}, {0}};
+  csm_face face[2];
+  csm_status st = csm_image_load(in->path, &img[0]);
+  if (!st) st = csm_image_load(in->path2, &img[1]);
+  if (!st) st = largest_face(x->det, &img[0], in->path, &face[0]);
+  if (!st) st = largest_face(x->det, &img[1], in->path2, &face[1]);
+  face_cis *f = st ? NULL : calloc(1, sizeof *f);
+  if (!st && !f) st = csm_fail(CSM_ENOMEM, "out of memory");
+  if (!st) {
+    const csm_image *imgs[2] = {&img[0], &img[1]};
+    f->face = face[0];
+    f->face_index = 1;
+    pr->face = pr->n_faces = 1;
+    st = explain_sample(x, a, in, imgs, face, 2, pr, f);
+    pr->faces_done++;
+    if (st) {
+      face_cis_free(f);
+      free(f);
+      f = NULL;
+    }
+  }
+  csm_image_free(&img[0]);
+  csm_image_free(&img[1]);
+  *faces_out = f;
+  *n_out = f ? 1 : 0;
+  return st;
+}
+
+csm_status explain_input_run(explain_ctx *x, const explain_args *a, const explain_input *in,
+                             explain_progress *pr, face_cis **faces_out, int *n_out) {
   *faces_out = NULL;
   *n_out = 0;
+  if (in->path2) return explain_pair(x, a, in, pr, faces_out, n_out);
+  const char *path = in->path;
   csm_image img = {0};
   csm_status st = csm_image_load(path, &img);
   if (st) return st;
@@ -423,11 +684,12 @@ csm_status explain_image(explain_ctx *x, const explain_args *a, const char *path
   face_cis *faces = kept ? calloc((size_t)kept, sizeof *faces) : NULL;
   if (!st && kept && !faces) st = csm_fail(CSM_ENOMEM, "out of memory");
   int done = 0;
+  const csm_image *imgs[1] = {&img};
   for (int k = 0; !st && k < kept; k++) {
     faces[k].face = found[k];
     faces[k].face_index = k + 1;
     pr->face = k + 1, pr->n_faces = kept;
-    st = explain_face(x, a, path, &img, pr, &faces[k]);
+    st = explain_sample(x, a, in, imgs, &found[k], 1, pr, &faces[k]);
     done = k + 1;
     pr->faces_done++;
   }
@@ -443,6 +705,101 @@ csm_status explain_image(explain_ctx *x, const explain_args *a, const char *path
   free(found);
   csm_image_free(&img);
   return st;
+}
+
+/* ---- Inputs ------------------------------------------------------------ */
+
+static int parse_truth(const char *s) {
+  if (!strcmp(s, "same") || !strcmp(s, "1") || !strcmp(s, "genuine")) return 1;
+  if (!strcmp(s, "different") || !strcmp(s, "0") || !strcmp(s, "impostor")) return 0;
+  return -2;
+}
+
+csm_status explain_inputs(const explain_args *a, const char *const *pos, int n_pos,
+                          const char *list, explain_input **out, int *n_out, char **buf_out) {
+  *out = NULL, *n_out = 0, *buf_out = NULL;
+  int pairs = a->mode == EXPLAIN_VERIFY;
+  if (pairs && n_pos % 2)
+    return csm_fail(CSM_EUSAGE, "--task verify takes images in pairs: %d given", n_pos);
+  char *buf = NULL;
+  size_t len = 0, lines = 0;
+  if (list) {
+    FILE *fp = fopen(list, "rb");
+    if (!fp) return csm_fail(CSM_EIO, "%s: %s", list, strerror(errno));
+    size_t cap = 0, got;
+    char chunk[65536];
+    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
+      if (len + got + 1 > cap) {
+        cap = (len + got + 1) * 2;
+        char *nb = realloc(buf, cap);
+        if (!nb) {
+          free(buf);
+          fclose(fp);
+          return csm_fail(CSM_ENOMEM, "out of memory reading %s", list);
+        }
+        buf = nb;
+      }
+      memcpy(buf + len, chunk, got);
+      len += got;
+    }
+    fclose(fp);
+    if (!buf) return csm_fail(CSM_EINPUT, "%s: empty list", list);
+    buf[len] = 0;
+    lines = 1;
+    for (size_t k = 0; k < len; k++)
+      lines += buf[k] == '\n';
+  }
+  size_t cap = (size_t)(pairs ? n_pos / 2 : n_pos) + lines;
+  explain_input *in = calloc(cap ? cap : 1, sizeof *in);
+  if (!in) {
+    free(buf);
+    return csm_fail(CSM_ENOMEM, "out of memory");
+  }
+  int n = 0;
+  for (int i = 0; i < n_pos; i += pairs ? 2 : 1) {
+    in[n].path = pos[i];
+    in[n].path2 = pairs ? pos[i + 1] : NULL;
+    in[n].truth = -1;
+    n++;
+  }
+  csm_status st = CSM_OK;
+  int line_no = 0;
+  for (char *line = buf, *next; !st && line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next) *next++ = 0;
+    line_no++;
+    char *f[4];
+    int nf = 0;
+    for (char *t = strtok(line, " \t\r,"); t && nf < 4; t = strtok(NULL, " \t\r,"))
+      f[nf++] = t;
+    if (nf == 0 || f[0][0] == '#') continue;
+    in[n].truth = -1;
+    if (pairs) {
+      if (nf < 2 || nf > 3 || (nf == 3 && parse_truth(f[2]) < -1))
+        st =
+            csm_fail(CSM_EINPUT, "%s: line %d: want IMAGE1 IMAGE2 [same|different]", list, line_no);
+      else
+        in[n].path = f[0], in[n].path2 = f[1], in[n].truth = nf == 3 ? parse_truth(f[2]) : -1;
+    } else if (a->mode == EXPLAIN_IDENTIFY) {
+      if (nf > 2)
+        st = csm_fail(CSM_EINPUT, "%s: line %d: want IMAGE [IDENTITY]", list, line_no);
+      else
+        in[n].path = f[0], in[n].identity = nf == 2 ? f[1] : NULL;
+    } else if (nf > 1) {
+      st = csm_fail(CSM_EINPUT, "%s: line %d: want one image path (no spaces)", list, line_no);
+    } else {
+      in[n].path = f[0];
+    }
+    if (!st) n++;
+  }
+  if (!st && n == 0) st = csm_fail(CSM_EUSAGE, "no inputs given");
+  if (st) {
+    free(in);
+    free(buf);
+    return st;
+  }
+  *out = in, *n_out = n, *buf_out = buf;
+  return CSM_OK;
 }
 
 /* ---- Files ------------------------------------------------------------- */
@@ -494,11 +851,10 @@ static void json_file(FILE *json, const char *key, const char *name, const char 
 }
 
 csm_status explain_write_face(const explain_ctx *x, const explain_args *a, const char *dir,
-                              const char *image_path, const char *stem, const face_cis *f,
+                              const explain_input *in, const char *stem, const face_cis *f,
                               FILE *json) {
-  const csm_task_info *info = csm_task_get_info(x->task);
   char name[1024], path[PATH_MAX], title[160];
-  const char *label = f->label >= 0 ? info->labels[f->label] : "value";
+  const char *label = f->label_name;
   if (snprintf(name, sizeof name, "%s_face%d", stem, f->face_index) >= (int)sizeof name)
     return csm_fail(CSM_EUSAGE, "file name too long: %s", stem);
   snprintf(title, sizeof title, "%s: %s %.3f", a->task, f->what, f->occ.base);
@@ -516,7 +872,11 @@ csm_status explain_write_face(const explain_ctx *x, const explain_args *a, const
        (st = write_map_png(path, f->occ.input_map, f->occ.input_count, n, n, &f->crop, title))))
     return st;
   fprintf(json, "{\"image\": ");
-  csm_json_string(json, image_path);
+  csm_json_string(json, in->path);
+  if (in->path2) {
+    fprintf(json, ", \"image2\": ");
+    csm_json_string(json, in->path2);
+  }
   fprintf(json, ", \"face\": %d, \"box\": [", f->face_index);
   for (int k = 0; k < 4; k++) {
     if (k) fprintf(json, ", ");
@@ -528,6 +888,7 @@ csm_status explain_write_face(const explain_ctx *x, const explain_args *a, const
   csm_json_string(json, f->what);
   fprintf(json, ", \"base\": ");
   csm_json_float(json, f->occ.base);
+  fputs(f->extra, json);
   fprintf(json, ", \"centres\": %d, \"evaluated\": %d, \"seconds\": ", f->occ.n_centres,
           f->occ.n_evaluated);
   csm_json_float(json, f->occ.seconds);
@@ -543,12 +904,17 @@ csm_status explain_write_face(const explain_ctx *x, const explain_args *a, const
   return CSM_OK;
 }
 
-char **explain_stems(const char *const *images, int n) {
+char **explain_stems(const explain_input *inputs, int n) {
   char **s = calloc((size_t)(n > 0 ? n : 1), sizeof *s);
   if (!s) return NULL;
   for (int i = 0; i < n; i++) {
-    char base[1024], buf[1100];
-    explain_stem(images[i], base, sizeof base);
+    char base[1024], base2[512], buf[1100];
+    explain_stem(inputs[i].path, base, sizeof base);
+    if (inputs[i].path2) {
+      explain_stem(inputs[i].path2, base2, sizeof base2);
+      size_t l = strlen(base);
+      snprintf(base + l, sizeof base - l, "__%s", base2);
+    }
     snprintf(buf, sizeof buf, "%s", base);
     for (int k = 2;; k++) {
       int clash = 0;

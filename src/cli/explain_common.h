@@ -19,7 +19,36 @@ typedef struct explain_args {
   csm_detect_options det;
   int det_user_detector, det_user_score; /* given on the command line */
   int quiet;                             /* no progress lines */
+  /* A custom model (--model): its task description, from the flags. */
+  const char *model;
+  csm_task_info custom;
+  char *classes_buf; /* --classes, split in place */
+  const char *custom_labels[CSM_TASK_MAX_CLASSES];
+  /* verify and identify */
+  int mode;              /* EXPLAIN_CLASSIFY, EXPLAIN_VERIFY, EXPLAIN_IDENTIFY */
+  const char *embedding; /* the embedding task (default embed-faceres) */
+  double threshold;      /* verify: NAN until given or calibrated */
+  const char *calibrate; /* verify: a pair list to calibrate the threshold on */
+  int truth;             /* verify: 1 --same, 0 --different, -1 the model decides */
+  const char *gallery, *identity;
 } explain_args;
+
+enum { EXPLAIN_CLASSIFY, EXPLAIN_VERIFY, EXPLAIN_IDENTIFY };
+
+/* One input of a run: an image (each of its faces is a sample) or, for
+ * verify, a pair of images whose largest faces form one sample. */
+typedef struct explain_input {
+  const char *path, *path2;
+  int truth;            /* verify: 1 same person, 0 different, -1 the model decides */
+  const char *identity; /* identify: the true identity (NULL: the nearest) */
+} explain_input;
+
+/* The run's inputs from the positional arguments (verify: taken two by
+ * two) and an optional list file: one input per line, "IMAGE" ("IMAGE
+ * IDENTITY" for identify; "IMAGE1 IMAGE2 [same|different]" for verify),
+ * blank lines and # comments ignored. *buf keeps the file's text. */
+csm_status explain_inputs(const explain_args *a, const char *const *pos, int n_pos,
+                          const char *list, explain_input **out, int *n, char **buf);
 
 /* Defaults for every field. */
 void explain_args_init(explain_args *a);
@@ -44,6 +73,8 @@ typedef struct explain_ctx {
   unsigned char *mask; /* size x size: the canonical face */
   csm_image background;
   int cls; /* the --class index, -1: predicted per face */
+  csm_gallery *gallery;
+  float threshold;
 } explain_ctx;
 
 csm_status explain_open(const explain_args *a, explain_ctx *x);
@@ -54,7 +85,9 @@ typedef struct face_cis {
   csm_face face;
   int face_index; /* 1-based within its image */
   int label;      /* the class explained (-1: a value task) */
+  char label_name[128];
   char what[64];
+  char extra[160]; /* more JSON members for the face's entry (", \"k\": v"), or "" */
   csm_occlusion occ;
   csm_map cis;
   csm_image crop; /* the model's input crop as RGB, for the input-space picture */
@@ -73,25 +106,26 @@ typedef struct explain_progress {
   int enabled;
 } explain_progress;
 
-/* Every face of one image (FaceMesh mode: detected, largest first; PRNet
- * mode: the image's one PRNet mesh): *faces malloc'ed, *n may be 0. */
-csm_status explain_image(explain_ctx *x, const explain_args *a, const char *path,
-                         explain_progress *pr, face_cis **faces, int *n);
+/* Every sample of one input (an image: every face, FaceMesh mode: detected,
+ * largest first; PRNet mode: the image's one PRNet mesh; a verify pair: one
+ * sample): *faces malloc'ed, *n may be 0. */
+csm_status explain_input_run(explain_ctx *x, const explain_args *a, const explain_input *in,
+                             explain_progress *pr, face_cis **faces, int *n);
 
 /* File stem for an input image: its base name without extension. */
 void explain_stem(const char *path, char *buf, size_t len);
 
-/* Output stems for n images: base names without extension, made unique
- * in input order ("a", "a-2", ...). malloc'ed array of malloc'ed strings;
- * free with explain_stems_free. NULL when out of memory. */
-char **explain_stems(const char *const *images, int n);
+/* Output stems for n inputs: base names without extension ("a__b" for a
+ * pair), made unique in input order ("a", "a-2", ...). malloc'ed array of
+ * malloc'ed strings; free with explain_stems_free. NULL when out of memory. */
+char **explain_stems(const explain_input *inputs, int n);
 void explain_stems_free(char **stems, int n);
 
 /* Writes <dir>/<stem>_face<k>.npy/.png and _input.npy/_input.png, and the
  * face's run.json entry into fp (a JSON object, no trailing comma). dir
  * NULL: no files, and the entry names none. */
 csm_status explain_write_face(const explain_ctx *x, const explain_args *a, const char *dir,
-                              const char *image_path, const char *stem, const face_cis *f,
+                              const explain_input *in, const char *stem, const face_cis *f,
                               FILE *json);
 
 /* The canonical face picture (run.json's canonical_png). */

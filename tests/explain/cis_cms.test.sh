@@ -20,7 +20,7 @@ fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 fast=(--task expression --centres grid --stride 24 --quiet)
 
 # ---- csm cis ------------------------------------------------------------
-"$csm" cis --help | grep -q "usage: csm cis" || fail "cis --help"
+"$csm" cis --help >"$tmp/help" && grep -q "usage: csm cis" "$tmp/help" || fail "cis --help"
 "$csm" cis -o "$tmp/x" "$samples/sample3.jpg" 2>/dev/null; [ $? = 1 ] || fail "no --task: want 1"
 "$csm" cis --task expression "$samples/sample3.jpg" 2>/dev/null; [ $? = 1 ] || fail "no -o: want 1"
 "$csm" cis --task expression --class nope -o "$tmp/x" "$samples/sample3.jpg" 2>"$tmp/err"
