@@ -226,15 +226,51 @@ int explain_option(const char *cmd, int argc, char **argv, int *i, explain_args 
   return 1;
 }
 
+/* The task description that the run explains: a zoo entry, the embedding
+ * task of verify/identify, or the custom model's flags. */
+static const csm_task_info *explained_info(const explain_args *a) {
+  if (a->model) return &a->custom;
+  if (a->mode != EXPLAIN_CLASSIFY) return csm_task_find(a->embedding);
+  return csm_task_find(a->task);
+}
+
 int explain_args_check(const char *cmd, explain_args *a) {
-  if (!a->task) return csm_cli_usage_error(cmd, "--task is required (see 'csm tasks')");
-  const csm_task_info *info = csm_task_find(a->task);
-  if (!info) return csm_cli_usage_error(cmd, "unknown task '%s' (see 'csm tasks')", a->task);
-  if (info->kind == CSM_TASK_EMBEDDING)
-    return csm_cli_usage_error(cmd, "task '%s' gives embeddings: not supported here yet", a->task);
-  if (a->cls && info->n_classes > 0 && csm_task_class_index(info, a->cls) < 0)
+  if (!a->task && !a->model)
+    return csm_cli_usage_error(cmd, "--task (or --model) is required (see 'csm tasks')");
+  if (!a->task) a->task = "custom";
+  a->mode = !strcmp(a->task, "verify")     ? EXPLAIN_VERIFY
+            : !strcmp(a->task, "identify") ? EXPLAIN_IDENTIFY
+                                           : EXPLAIN_CLASSIFY;
+  if (a->mode != EXPLAIN_CLASSIFY && !a->embedding && !a->model) a->embedding = "embed-faceres";
+  if (a->model && a->mode == EXPLAIN_CLASSIFY && strcmp(a->task, "custom"))
+    return csm_cli_usage_error(cmd, "--model makes a custom task: drop --task %s", a->task);
+  if (a->model && a->mode != EXPLAIN_CLASSIFY) a->custom.kind = CSM_TASK_EMBEDDING;
+  if (!a->model && !strcmp(a->task, "custom"))
+    return csm_cli_usage_error(cmd, "--task custom needs --model PATH");
+  const csm_task_info *info = explained_info(a);
+  if (!info)
+    return csm_cli_usage_error(cmd, "unknown task '%s' (see 'csm tasks')",
+                               a->mode == EXPLAIN_CLASSIFY ? a->task : a->embedding);
+  if (a->mode == EXPLAIN_CLASSIFY && info->kind == CSM_TASK_EMBEDDING)
+    return csm_cli_usage_error(cmd, "task '%s' gives embeddings: use --task verify or identify",
+                               a->task);
+  if (a->mode != EXPLAIN_CLASSIFY && info->kind != CSM_TASK_EMBEDDING)
+    return csm_cli_usage_error(cmd, "--embedding %s is not an embedding task", a->embedding);
+  if (a->mode == EXPLAIN_VERIFY && isnan(a->threshold) && !a->calibrate)
+    return csm_cli_usage_error(cmd, "--task verify needs --threshold T or --calibrate PAIRS");
+  if (a->mode != EXPLAIN_VERIFY && (!isnan(a->threshold) || a->calibrate || a->truth >= 0))
+    return csm_cli_usage_error(cmd, "--threshold, --calibrate, --same, --different: verify only");
+  if (a->mode == EXPLAIN_IDENTIFY && !a->gallery)
+    return csm_cli_usage_error(cmd, "--task identify needs --gallery DIR");
+  if (a->mode != EXPLAIN_IDENTIFY && (a->gallery || a->identity))
+    return csm_cli_usage_error(cmd, "--gallery and --identity are for --task identify");
+  if (a->mode != EXPLAIN_CLASSIFY && a->cls)
+    return csm_cli_usage_error(cmd, "--class is for classification tasks");
+  if (a->model && a->custom.channels == 0 && a->custom.size) a->custom.channels = 3;
+  if (a->mode == EXPLAIN_CLASSIFY && a->cls && info->n_classes > 0 &&
+      csm_task_class_index(info, a->cls) < 0)
     return csm_cli_usage_error(cmd, "task %s has no class '%s'", a->task, a->cls);
-  if (a->cls && info->n_classes == 0)
+  if (a->cls && info->kind == CSM_TASK_VALUE)
     return csm_cli_usage_error(cmd, "task %s has no classes (it regresses a value)", a->task);
   if (!a->out_dir) return csm_cli_usage_error(cmd, "-o DIR is required");
   if (a->prnet && (!a->meshes || !a->canonical_mesh))
@@ -327,7 +363,7 @@ static csm_status load_custom(const explain_args *a, csm_task **out) {
       return csm_fail(CSM_EINPUT, "%s: input is not a square NHWC image: give --input-size",
                       a->model);
     if (!info.size) info.size = (int)in.d[1];
-    if (in.d[3] == 1) info.channels = 1;
+    if (!info.channels) info.channels = in.d[3] == 1 ? 1 : 3;
   }
   info.name = "custom";
   return csm_task_load_custom(a->model, &info, out);
