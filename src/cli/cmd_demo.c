@@ -17,7 +17,8 @@ static const char *help =
     "by the set-up; $CSM_SAMPLES_DIR overrides): for each task, 'csm cms' (the\n"
     "CIS of every face and their mean) into DIR/<task>/, 'csm reproject' of the\n"
     "CMS onto every photo into DIR/<task>/reproject/, then 'csm report' into\n"
-    "DIR/report.html. A finished task is not recomputed when run again; a\n"
+    "DIR/report.html, with the tasks' CMS side by side in DIR/cms.png. A\n"
+    "finished task is not recomputed when run again; a\n"
     "killed one continues where it stopped.\n\n"
     "  -o DIR               output folder (default demo-out)\n"
     "  --tasks LIST         comma-separated tasks (default gender,expression,age)\n"
@@ -207,6 +208,29 @@ int csm_cli_demo(int argc, char **argv) {
     if ((rc = sub(csm_cli_reproject, args))) break;
     csm_status nst = note_reprojections(tdir, photos, n);
     if (nst) rc = csm_cli_fail(nst);
+  }
+  /* The tasks' CMS side by side: the picture of the run. */
+  if (!rc) {
+    csm_image imgs[16], row = {0};
+    int n_img = 0;
+    snprintf(task_list, sizeof task_list, "%s", tasks);
+    save = NULL;
+    csm_status ist = CSM_OK;
+    for (char *t = strtok_r(task_list, ",", &save); !ist && t && n_img < 16;
+         t = strtok_r(NULL, ",", &save)) {
+      char path[PATH_MAX];
+      snprintf(path, sizeof path, "%s/%s/cms.png", out, t);
+      ist = csm_image_load(path, &imgs[n_img]);
+      if (!ist) n_img++;
+    }
+    if (!ist) ist = csm_image_hstack(imgs, n_img, 8, &row);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/cms.png", out);
+    if (!ist) ist = csm_image_write_png(path, &row);
+    for (int i = 0; i < n_img; i++)
+      csm_image_free(&imgs[i]);
+    csm_image_free(&row);
+    if (ist) rc = csm_cli_fail(ist);
   }
   if (!rc) {
     char report[PATH_MAX];
