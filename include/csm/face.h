@@ -101,6 +101,11 @@ int csm_corr_to_image(const csm_corr *c, double u, double v, double *x, double *
 int csm_corr_to_canon(const csm_corr *c, double x, double y, double *u, double *v);
 /* canon_w x canon_h bytes: 1 where the canonical face is covered and visible. */
 const unsigned char *csm_corr_canon_visible(const csm_corr *c);
+/* The image pixels the mesh can cover: box = {x0, y0, x1, y1}, pixels
+ * x0 <= x < x1, y0 <= y < y1 (the mesh's bounding box clipped to the
+ * image); all 0 when the mesh misses the image. csm_corr_to_canon is 0
+ * outside it. */
+void csm_corr_image_bounds(const csm_corr *c, double box[4]);
 
 /* ---- External alignments (src/face/matfile.c) ---------------------------- */
 

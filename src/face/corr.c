@@ -8,8 +8,8 @@
  * barycentrics, so thin triangles that cover no pixel centre are still
  * found: the maps are exact piecewise-affine maps and the round trip
  * image -> canonical -> image is exact to rounding. The image grid doubles
- * as an exact z-buffer: the front-most surface at a point is the nearest of
- * the triangles that contain it.
+ * as an exact depth test: the surfaces at an image point are the triangles
+ * that contain it.
  *
  * Skipped triangles (documented in docs/faces.md): a vertex that is NaN or
  * infinite in either frame, or zero area on the canonical face. Zero area in
@@ -29,6 +29,14 @@ enum { TRI_VALID = 1, TRI_FRONT = 2, TRI_IMAGE = 4 /* non-degenerate in the imag
 #define BARY_EPS 1e-9
 /* Areas (twice, in pixels^2) below this are degenerate. */
 #define AREA_EPS 1e-12
+/* Visibility (docs/faces.md): a triangle is back-facing when its unit normal
+ * points away from the camera by more than this (sin of 14.5 degrees past
+ * edge-on); a point is occluded by surfaces nearer than ZTOL_FRAC of the
+ * mesh's depth range, farther than NEAR_FRAC of the canonical width from it
+ * on the canonical face. */
+#define BACK_COS 0.25
+#define ZTOL_FRAC 0.03
+#define NEAR_FRAC 0.05
 
 /* Triangles per pixel of a w x h window at (x0, y0): ids[start[k] ..
  * start[k + 1]) for pixel k, in ascending id order. */
@@ -44,6 +52,7 @@ struct csm_corr {
   double *can; /* nv x 2 */
   int32_t *tri;
   unsigned char *tflag;
+  double *dens; /* canonical area per image area (the fold rule) */
   int cw, ch, iw, ih;
   unsigned char *cvis;
   bucket cb;   /* canonical raster */
@@ -188,23 +197,64 @@ static int bucket_at(const bucket *b, double x, double y, size_t *lo, size_t *hi
   return 1;
 }
 
-/* The front-most triangle containing image point (x, y); -1 if none. */
-static int frontmost(const csm_corr *c, double x, double y, double w_out[3], double *z_out) {
+static int shares_vertex(const csm_corr *c, int t, int u) {
+  const int32_t *a = c->tri + (size_t)t * 3, *b = c->tri + (size_t)u * 3;
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++)
+      if (a[i] == b[j]) return 1;
+  return 0;
+}
+
+/* Is the point of triangle t at image point (x, y), depth z, hidden by
+ * another surface? Only a surface nearer by more than the depth tolerance
+ * and away from the point on the face counts: not a triangle sharing a
+ * vertex with t, and not one whose canonical point there lies within
+ * NEAR_FRAC of the canonical width of the point's own. A landmark mesh is
+ * noisy at the scale of its triangles (FaceMesh folds the nostrils, the
+ * lips and the eye corners by a few pixels), and a fold that small is the
+ * facing test's business; occlusion is for surfaces from elsewhere on the
+ * face (the nose over the far cheek). Back-facing triangles occlude too:
+ * an open face mesh seen from behind is still an opaque surface. */
+static int occluded(const csm_corr *c, int t, double x, double y, double z) {
   size_t lo, hi;
-  int best = -1;
-  double bz = INFINITY;
+  double w[3], pu, pv, near2 = (NEAR_FRAC * c->cw) * (NEAR_FRAC * c->cw);
+  if (!bucket_at(&c->ib, x, y, &lo, &hi) || !bary_img(c, t, x, y, w)) return 0;
+  pu = interp(c, c->can, 2, t, 0, w), pv = interp(c, c->can, 2, t, 1, w);
+  for (size_t k = lo; k < hi; k++) {
+    int u = c->ib.ids[k];
+    if (u == t || !bary_img(c, u, x, y, w) || !inside(w)) continue;
+    if (interp(c, c->img, 3, u, 2, w) >= z - c->ztol || shares_vertex(c, t, u)) continue;
+    double du = interp(c, c->can, 2, u, 0, w) - pu, dv = interp(c, c->can, 2, u, 1, w) - pv;
+    if (du * du + dv * dv >= near2) return 1;
+  }
+  return 0;
+}
+
+/* The surface that image point (x, y) maps to (csm_corr_to_canon); -1 if
+ * none. Candidates: the non-back-facing triangles containing it that
+ * nothing hides. Any two of them are within the depth tolerance of each
+ * other or near each other on the face (a fold of the mesh that the facing
+ * test keeps): one surface up to the mesh's noise, all of it visible. The
+ * one holding the most canonical area per image area wins (the folded-over,
+ * compressed layer: lips pressed together hold the mouth opening in a thin
+ * strip), so that canonical -> image -> canonical comes back for as many
+ * canonical points as it can; then the nearer, then the lowest id. */
+static int visible_at(const csm_corr *c, double x, double y, double w_out[3]) {
+  size_t lo, hi;
   if (!bucket_at(&c->ib, x, y, &lo, &hi)) return -1;
+  int best = -1;
+  double bd = 0, bz = INFINITY;
   for (size_t k = lo; k < hi; k++) {
     int t = c->ib.ids[k];
     double w[3];
-    if (!bary_img(c, t, x, y, w) || !inside(w)) continue;
-    double z = interp(c, c->img, 3, t, 2, w);
-    if (z < bz) { /* ids ascend: ties keep the lowest id */
-      bz = z, best = t;
+    if (!(c->tflag[t] & TRI_FRONT) || !bary_img(c, t, x, y, w) || !inside(w)) continue;
+    double z = interp(c, c->img, 3, t, 2, w), d = c->dens[t];
+    int better = best < 0 || d > bd * (1 + 1e-9) || (d >= bd * (1 - 1e-9) && z < bz);
+    if (better && !occluded(c, t, x, y, z)) {
+      best = t, bd = d, bz = z;
       memcpy(w_out, w, sizeof(w));
     }
   }
-  *z_out = bz;
   return best;
 }
 
@@ -240,10 +290,10 @@ static csm_status build_image(csm_corr *c) {
       mnz = fmin(mnz, p[2]), mxz = fmax(mxz, p[2]);
     }
   }
-  /* Neighbouring triangles that contain the same point agree on its depth
-   * up to rounding; a surface farther than this behind the front-most one
-   * is occluded. */
-  c->ztol = mxz >= mnz ? 1e-3 * (mxz - mnz) + 1e-3 : 1e-3;
+  /* A few % of the depth range: landmark depths are noisy by about that
+   * much, and genuine occluders (the nose over the cheek) are nearer by far
+   * more. */
+  c->ztol = mxz >= mnz ? ZTOL_FRAC * (mxz - mnz) + 1e-3 : 1e-3;
   int x0, x1, y0, y1;
   pixel_range(mnx, mxx, 0, c->iw, &x0, &x1);
   pixel_range(mny, mxy, 0, c->ih, &y0, &y1);
@@ -256,13 +306,13 @@ static csm_status build_image(csm_corr *c) {
 
 /* Image point of canonical (u, v) when it is visible in the image. */
 static int canon_to_image(const csm_corr *c, double u, double v, double *x, double *y) {
-  double w[3] = {0, 0, 0}, fw[3], fz;
+  double w[3] = {0, 0, 0};
   int t = canon_triangle(c, u, v, w);
   if (t < 0 || !(c->tflag[t] & TRI_FRONT)) return 0;
   double px = interp(c, c->img, 3, t, 0, w), py = interp(c, c->img, 3, t, 1, w);
   double pz = interp(c, c->img, 3, t, 2, w);
   if (!(px >= 0 && py >= 0 && px < c->iw && py < c->ih)) return 0;
-  if (frontmost(c, px, py, fw, &fz) >= 0 && fz < pz - c->ztol) return 0;
+  if (occluded(c, t, px, py, pz)) return 0;
   *x = px;
   *y = py;
   return 1;
@@ -301,8 +351,20 @@ static csm_status copy_mesh(csm_corr *c, const csm_corr_mesh *m) {
     if (!isfinite(ac) || !isfinite(ai) || fabs(ac) <= AREA_EPS) continue;
     c->tflag[t] = TRI_VALID;
     if (fabs(ai) > AREA_EPS) c->tflag[t] |= TRI_IMAGE;
-    /* Both frames are y-down, so the same winding means facing the camera. */
-    if (fabs(ai) > AREA_EPS && (ai > 0) == (ac > 0)) c->tflag[t] |= TRI_FRONT;
+    c->dens[t] = fabs(ai) > AREA_EPS ? fabs(ac) / fabs(ai) : 0;
+    /* Facing: both frames are y-down, so the same winding means facing the
+     * camera. Opposite winding alone is not enough to hide a triangle: the
+     * unit 3D normal must also point away by more than BACK_COS (an angle of
+     * asin(BACK_COS) past edge-on), so that small folds of a noisy mesh
+     * (lips pressed together, nostrils, eye corners) stay visible. */
+    double ex[3] = {f[0] - e[0], f[1] - e[1], f[2] - e[2]};
+    double ey[3] = {g[0] - e[0], g[1] - e[1], g[2] - e[2]};
+    double nx = ex[1] * ey[2] - ex[2] * ey[1], ny = ex[2] * ey[0] - ex[0] * ey[2];
+    double nn = sqrt(nx * nx + ny * ny + ai * ai);
+    int same = (ai > 0) == (ac > 0);
+    /* > 0: towards the camera; huge coordinates overflow to the winding. */
+    double facing = nn > 0 && isfinite(nn) ? (ac > 0 ? ai : -ai) / nn : same ? 1 : -1;
+    if (fabs(ai) > AREA_EPS && facing > -BACK_COS) c->tflag[t] |= TRI_FRONT;
   }
   return CSM_OK;
 }
@@ -330,9 +392,10 @@ csm_status csm_corr_create(const csm_corr_mesh *m, csm_corr **out) {
   c->can = csm_malloc_array((size_t)c->nv, 2 * sizeof(double));
   c->tri = csm_malloc_array(ntri3, sizeof(int32_t));
   c->tflag = csm_calloc((size_t)c->nt, 1);
+  c->dens = csm_calloc((size_t)c->nt, sizeof(double));
   c->cvis = csm_calloc(ncan, 1);
   csm_status s = CSM_ENOMEM;
-  if (!c->img || !c->can || !c->tri || !c->tflag || !c->cvis) goto fail;
+  if (!c->img || !c->can || !c->tri || !c->tflag || !c->dens || !c->cvis) goto fail;
   if ((s = copy_mesh(c, m)) != CSM_OK) goto fail;
   c->cb = (bucket){0, 0, c->cw, c->ch, NULL, NULL};
   if ((s = bucket_build(c, &c->cb, c->can, 2, TRI_VALID)) != CSM_OK) goto fail;
@@ -355,6 +418,7 @@ void csm_corr_free(csm_corr *c) {
   free(c->can);
   free(c->tri);
   free(c->tflag);
+  free(c->dens);
   free(c->cb.start);
   free(c->cb.ids);
   free(c->ib.start);
@@ -370,9 +434,9 @@ int csm_corr_to_image(const csm_corr *c, double u, double v, double *x, double *
 
 int csm_corr_to_canon(const csm_corr *c, double x, double y, double *u, double *v) {
   if (!c || !u || !v || !(x >= 0 && y >= 0 && x < c->iw && y < c->ih)) return 0;
-  double w[3] = {0, 0, 0}, z;
-  int t = frontmost(c, x, y, w, &z);
-  if (t < 0 || !(c->tflag[t] & TRI_FRONT)) return 0;
+  double w[3] = {0, 0, 0};
+  int t = visible_at(c, x, y, w);
+  if (t < 0) return 0;
   double cu = interp(c, c->can, 2, t, 0, w), cv = interp(c, c->can, 2, t, 1, w);
   if (!(cu >= 0 && cv >= 0 && cu < c->cw && cv < c->ch)) return 0;
   *u = cu;
@@ -381,3 +445,11 @@ int csm_corr_to_canon(const csm_corr *c, double x, double y, double *u, double *
 }
 
 const unsigned char *csm_corr_canon_visible(const csm_corr *c) { return c ? c->cvis : NULL; }
+
+void csm_corr_image_bounds(const csm_corr *c, double box[4]) {
+  if (!box) return;
+  box[0] = box[1] = box[2] = box[3] = 0;
+  if (!c || !c->ib.start) return;
+  box[0] = c->ib.x0, box[1] = c->ib.y0;
+  box[2] = (double)c->ib.x0 + c->ib.w, box[3] = (double)c->ib.y0 + c->ib.h;
+}
