@@ -53,6 +53,11 @@ void csm_image_bilinear_rgb(const csm_image *img, double x, double y, unsigned c
  * CSM_EIO naming the file; the temporary file is removed. */
 csm_status csm_image_write_png(const char *path, const csm_image *img);
 
+/* The same PNG in memory: *data (malloc'ed, free()) of *len bytes. */
+csm_status csm_image_encode_png(const csm_image *img, unsigned char **data, size_t *len);
+/* A JPEG in memory (quality 1..100), for photos in self-contained pages. */
+csm_status csm_image_encode_jpeg(const csm_image *img, int quality, unsigned char **data,
+                                 size_t *len);
 /* A new image of size w x h (1 <= w*h <= CSM_IMAGE_MAX_PIXELS), each
  * channel rounded to nearest. BILINEAR: half-pixel centres (output centre
  * i+0.5 reads source x = (i+0.5)*src_w/w - 0.5), edge pixels repeated.

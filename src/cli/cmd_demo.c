@@ -40,7 +40,12 @@ static void samples_dir(char *buf, size_t len) {
     if (slash) {
       *slash = 0;
       snprintf(buf, len, "%s/../data/samples", exe);
-      if (access(buf, R_OK) == 0) return;
+      char real[PATH_MAX];
+      /* A clean path for the report: build/../data/samples -> data/samples. */
+      if (access(buf, R_OK) == 0) {
+        if (realpath(buf, real) && strlen(real) < len) snprintf(buf, len, "%s", real);
+        return;
+      }
     }
   }
   snprintf(buf, len, "data/samples");
@@ -200,8 +205,8 @@ int csm_cli_demo(int argc, char **argv) {
     if ((rc = sub(csm_cli_cms, args))) break;
     fprintf(stderr, "== csm reproject --cms %s -> %s\n", cms, rdir);
     k = 0;
-    args[k++] = "reproject", args[k++] = "--cms", args[k++] = cms, args[k++] = "-o",
-    args[k++] = rdir;
+    args[k++] = "reproject", args[k++] = "--png-only", args[k++] = "--cms", args[k++] = cms,
+    args[k++] = "-o", args[k++] = rdir;
     for (int i = 0; i < n; i++)
       args[k++] = photos[i];
     args[k] = NULL;

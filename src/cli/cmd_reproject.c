@@ -21,6 +21,7 @@ static const char *help =
     "                       with count 0 as having no value\n"
     "  -o DIR               output folder (created if missing)\n"
     "  --alpha A            opacity of the map over the photo, in [0, 1] (default 0.65)\n"
+    "  --png-only           write only the per-image PNGs (no per-face .npy)\n"
     "  --json               a summary on stdout: {\"cms\", \"size\", \"images\": [{\"path\",\n"
     "                       \"png\", \"faces\": [{\"box\", \"yaw\", \"npy\", \"pixels\", \"min\",\n"
     "                       \"max\", \"mean\"}]}]}\n"
@@ -35,7 +36,7 @@ static const char *help =
 
 typedef struct rp_args {
   const char **images;
-  int n_images, json;
+  int n_images, json, no_npy;
   const char *cms, *out_dir;
   double alpha;
   csm_detect_options opt;
@@ -60,6 +61,8 @@ static int parse(int argc, char **argv, rp_args *a) {
       a->alpha = v;
     } else if (!strcmp(o, "--json")) {
       a->json = 1;
+    } else if (!strcmp(o, "--png-only")) {
+      a->no_npy = 1;
     } else if ((common = csm_cli_common_option("reproject", argc, argv, &i, &a->opt)) != 0) {
       if (common < 0) return CSM_EXIT_USAGE;
     } else if (o[0] == '-' && o[1]) {
@@ -264,7 +267,7 @@ static void free_image(rp_image *r) {
 static csm_status write_all(const rp_args *a, const rp_image *r, int n) {
   csm_status st = csm_cli_make_dir(a->out_dir);
   for (int i = 0; !st && i < n; i++) {
-    for (int k = 0; !st && k < r[i].n_faces; k++) {
+    for (int k = 0; !st && !a->no_npy && k < r[i].n_faces; k++) {
       int64_t dims[2] = {r[i].h, r[i].w};
       csm_tensor t = {CSM_F32, csm_shape_make(2, dims), r[i].faces[k].map, 0};
       st = csm_npy_write(r[i].faces[k].npy, &t);
@@ -294,7 +297,10 @@ static void print_json(const rp_args *a, int size, const rp_image *r) {
       printf("], \"yaw\": ");
       csm_json_float(stdout, f->yaw);
       printf(", \"npy\": ");
-      csm_json_string(stdout, f->npy);
+      if (a->no_npy)
+        printf("null");
+      else
+        csm_json_string(stdout, f->npy);
       printf(", \"pixels\": %ld, \"min\": ", f->pixels);
       csm_json_float(stdout, f->pixels ? f->min : NAN);
       printf(", \"max\": ");

@@ -72,3 +72,59 @@ csm_status csm_image_write_png(const char *path, const csm_image *img) {
   free(tmp);
   return CSM_OK;
 }
+
+typedef struct mem_sink {
+  unsigned char *p;
+  size_t n, cap;
+  int failed;
+} mem_sink;
+
+static void mem_write(void *ctx, void *data, int size) {
+  mem_sink *s = ctx;
+  if (s->failed || size <= 0) return;
+  if (s->n + (size_t)size > s->cap) {
+    size_t cap = (s->n + (size_t)size) * 2;
+    unsigned char *p = realloc(s->p, cap);
+    if (!p) {
+      s->failed = 1;
+      return;
+    }
+    s->p = p, s->cap = cap;
+  }
+  memcpy(s->p + s->n, data, (size_t)size);
+  s->n += (size_t)size;
+}
+
+csm_status csm_image_encode_png(const csm_image *img, unsigned char **data, size_t *len) {
+  if (!img || !img->rgb || img->w <= 0 || img->h <= 0 || !data || !len)
+    return csm_fail(CSM_EUSAGE, "csm_image_encode_png: no image");
+  if ((long long)img->w * img->h > CSM_IMAGE_MAX_PIXELS || img->w > INT_MAX / 3)
+    return csm_fail(CSM_EUSAGE, "image size %dx%d is too large to encode", img->w, img->h);
+  mem_sink s = {NULL, 0, 0, 0};
+  int ok = stbi_write_png_to_func(mem_write, &s, img->w, img->h, 3, img->rgb, img->w * 3);
+  if (!ok || s.failed) {
+    free(s.p);
+    return csm_fail(CSM_ENOMEM, "PNG encoding failed (out of memory)");
+  }
+  *data = s.p;
+  *len = s.n;
+  return CSM_OK;
+}
+
+csm_status csm_image_encode_jpeg(const csm_image *img, int quality, unsigned char **data,
+                                 size_t *len) {
+  if (!img || !img->rgb || img->w <= 0 || img->h <= 0 || !data || !len || quality < 1 ||
+      quality > 100)
+    return csm_fail(CSM_EUSAGE, "csm_image_encode_jpeg: bad arguments");
+  if ((long long)img->w * img->h > CSM_IMAGE_MAX_PIXELS || img->w > INT_MAX / 3)
+    return csm_fail(CSM_EUSAGE, "image size %dx%d is too large to encode", img->w, img->h);
+  mem_sink s = {NULL, 0, 0, 0};
+  int ok = stbi_write_jpg_to_func(mem_write, &s, img->w, img->h, 3, img->rgb, quality);
+  if (!ok || s.failed) {
+    free(s.p);
+    return csm_fail(CSM_ENOMEM, "JPEG encoding failed (out of memory)");
+  }
+  *data = s.p;
+  *len = s.n;
+  return CSM_OK;
+}

@@ -301,6 +301,43 @@ static void sb_value(sbuf *b, const cJSON *v) {
   }
 }
 
+/* Pictures wider than they are shown are embedded at the shown width (2x
+ * for the thumbnails that enlarge on hover): full-resolution photos would
+ * make the page hundreds of megabytes. */
+static int shown_width(const char *cls) {
+  if (!strcmp(cls, "thumb")) return 360;
+  if (!strcmp(cls, "reproj")) return 960;
+  return 1024;
+}
+
+/* Photos (the reprojections) go in as JPEG: a tenth of the PNG's size. */
+static int is_photo(const char *cls) { return !strcmp(cls, "reproj"); }
+
+static csm_status shrink_png(const char *path, const char *cls, unsigned char **png, size_t *len) {
+  const unsigned char *p = *png;
+  long w = (long)p[16] << 24 | (long)p[17] << 16 | (long)p[18] << 8 | p[19];
+  long h = (long)p[20] << 24 | (long)p[21] << 16 | (long)p[22] << 8 | p[23];
+  int max = shown_width(cls);
+  if ((w <= max && !is_photo(cls)) || h <= 0) return CSM_OK;
+  if (w < max) max = (int)w;
+  csm_image img = {0}, small = {0};
+  unsigned char *data = NULL;
+  size_t n = 0;
+  int sh = (int)(h * max / w);
+  csm_status st = csm_image_load(path, &img);
+  if (!st) st = csm_image_resize(&img, max, sh > 0 ? sh : 1, CSM_RESIZE_AREA, &small);
+  if (!st && is_photo(cls))
+    st = csm_image_encode_jpeg(&small, 85, &data, &n);
+  else if (!st)
+    st = csm_image_encode_png(&small, &data, &n);
+  csm_image_free(&img);
+  csm_image_free(&small);
+  if (st) return csm_fail_context(st, "%s: ", path);
+  free(*png);
+  *png = data, *len = n;
+  return CSM_OK;
+}
+
 /* <img> with the PNG named by key (relative to the run folder) inline.
  * Absent key: nothing, *shown stays. */
 static csm_status sb_img(sbuf *b, const run *u, const cJSON *o, const char *key, const char *cls,
@@ -313,14 +350,15 @@ static csm_status sb_img(sbuf *b, const run *u, const cJSON *o, const char *key,
   unsigned char *png;
   size_t len;
   st = slurp(path, MAX_PNG_BYTES, &png, &len);
-  if (!st && (len < 8 || memcmp(png, "\x89PNG\r\n\x1a\n", 8) != 0))
+  if (!st && (len < 24 || memcmp(png, "\x89PNG\r\n\x1a\n", 8) != 0))
     st = csm_fail(CSM_EINPUT, "%s: not a PNG file", path);
+  if (!st) st = shrink_png(path, cls, &png, &len);
   if (!st) {
     sb_printf(b, "<img class=\"%s\" alt=\"", cls);
     sb_esc(b, alt);
     sb_puts(b, "\" title=\"");
     sb_esc(b, rel);
-    sb_puts(b, "\" src=\"data:image/png;base64,");
+    sb_printf(b, "\" src=\"data:image/%s;base64,", is_photo(cls) ? "jpeg" : "png");
     sb_base64(b, png, len);
     sb_puts(b, "\">");
     if (shown) (*shown)++;
