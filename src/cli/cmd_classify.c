@@ -332,6 +332,28 @@ int csm_cli_tasks(int argc, char **argv) {
     if (info->n_classes > shown) printf(", ... (%d)", info->n_classes);
     printf("\n");
   }
-  if (json) printf("\n]}\n");
+  /* What csm cis / csm cms explain beyond the zoo's classes. */
+  static const char *const explain[][2] = {
+      {"verify", "a pair of faces: s - t for a genuine pair, t - s for an impostor (Eq. 8); "
+                 "--threshold or --calibrate, --embedding (default embed-faceres)"},
+      {"identify", "cosine similarity to the closest gallery embedding of the face's identity "
+                   "(Eq. 7); --gallery DIR, --identity"},
+      {"custom", "any TF.js model: --model PATH with --input-size, --channels, --range, "
+                 "--output, --confidence, --classes"}};
+  if (json) {
+    printf("\n],\n\"explain\": [");
+    for (int k = 0; k < 3; k++) {
+      printf("%s\n  {\"name\": ", k ? "," : "");
+      csm_json_string(stdout, explain[k][0]);
+      printf(", \"description\": ");
+      csm_json_string(stdout, explain[k][1]);
+      printf("}");
+    }
+    printf("\n]}\n");
+    return CSM_EXIT_OK;
+  }
+  printf("\nBeyond the classes above, csm cis and csm cms explain (--task):\n");
+  for (int k = 0; k < 3; k++)
+    printf("%-16s %s\n", explain[k][0], explain[k][1]);
   return CSM_EXIT_OK;
 }
