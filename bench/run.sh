@@ -119,3 +119,10 @@ if [[ -x $BUILD/bench/bench_conv ]]; then
 else
   echo "bench: $BUILD/bench/bench_conv not built; skipped" >&2
 fi
+
+# Occlusion saliency: csm's occluded inputs/s and seconds per CIS map vs TF.js-wasm
+# on the same occluded inputs (bench/occlusion.sh). CSM_BENCH_OCCLUSION=0 skips it.
+if [[ ${CSM_BENCH_OCCLUSION:-1} != 0 ]]; then
+  echo
+  bash "$ROOT/bench/occlusion.sh" "$BUILD" || echo "bench: occlusion benchmark failed" >&2
+fi
