@@ -13,12 +13,13 @@ void csm_set_threads(int n) {
 #ifdef _OPENMP
   if (n <= 0) n = omp_get_num_procs();
   omp_set_num_threads(n);
-  /* n is an upper bound: when other processes load the cores, libgomp gives
-   * parallel regions fewer threads. Without this, a batch-1 run on a busy
-   * machine waits a scheduler slice at every op's barrier for a descheduled
-   * thread (facemesh: 688 img/s on 1 thread, 236 on 2 under load). Results
-   * do not depend on the thread count, so this never changes the bits. */
-  omp_set_dynamic(1);
+  /* Teams of exactly n: libgomp's dynamic adjustment sizes teams by the
+   * 15-minute load average, so on a 2-core machine csm ran on one thread
+   * for a quarter of an hour after any busy spell, idle or not (half the
+   * speed; docs/performance.md). On a loaded machine, --threads 1 avoids
+   * waiting at barriers for descheduled threads. Results do not depend on
+   * the thread count. */
+  omp_set_dynamic(0);
 #else
   if (n <= 0) n = 1;
 #endif

@@ -236,49 +236,54 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
     if (ok) todo[n_todo++] = c;
   }
   out->n_evaluated = n_todo;
-  /* The unoccluded sample first: the base confidence. Batches and single
-   * runs give the same bits (docs/engine.md), so base and drops compare
-   * like with like. */
+  /* Sample 0 is the unoccluded input (the base confidence), then one per
+   * centre, in batches of one size: the model plans a batch shape once, and
+   * a changing size (1 for the base, 64s, a remainder) would re-plan it at
+   * every call. The last batch is padded with copies of the input, whose
+   * results are ignored. Batches and single runs give the same bits
+   * (docs/engine.md), so the base and the drops compare like with like. */
+  int total = n_todo + 1;
   size_t per_sample = numel * V * sizeof(float);
   size_t bsz = opt.memory_budget / (per_sample ? per_sample : 1);
-  int B = (int)(bsz < 1 ? 1 : bsz > (size_t)opt.max_batch ? (size_t)opt.max_batch : bsz);
-  if (B < 1) B = 1;
+  int bmax = (int)(bsz < 1 ? 1 : bsz > (size_t)opt.max_batch ? (size_t)opt.max_batch : bsz);
+  if (bmax < 1) bmax = 1;
+  int n_batches = (total + bmax - 1) / bmax;
+  int B = (total + n_batches - 1) / n_batches;
   batch = csm_malloc_array((size_t)B, per_sample);
   conf = csm_malloc_array((size_t)B, sizeof(float));
   if (!batch || !conf) {
     st = CSM_ENOMEM;
     goto done;
   }
-  for (int v = 0; v < V; v++)
-    memcpy(batch + numel * v, views[v].input, numel * sizeof(float));
-  if ((st = s->score(s->ctx, batch, 1, conf))) goto done;
-  out->base = conf[0];
-  if (!isfinite(out->base)) {
-    st = csm_fail(CSM_EINPUT, "the confidence on the unoccluded face is not finite");
-    goto done;
-  }
-  for (int b0 = 0; b0 < n_todo; b0 += B) {
-    int nb = n_todo - b0 < B ? n_todo - b0 : B;
-    for (int b = 0; b < nb; b++) {
-      int c = todo[b0 + b];
+  for (int s0 = 0; s0 < total; s0 += B) {
+    int nb = total - s0 < B ? total - s0 : B;
+    for (int b = 0; b < B; b++) {
+      int sample = s0 + b;
       for (int v = 0; v < V; v++) {
         float *dst = batch + numel * ((size_t)b * V + v);
         memcpy(dst, views[v].input, numel * sizeof(float));
+        if (sample == 0 || b >= nb) continue; /* the base, or padding */
+        int c = todo[sample - 1];
         cover cv = {&vs[v], n, W, opt.space, patch};
         int np = cover_pixels(&cv, centres + 2 * c, c, pix);
         for (int k = 0; k < np; k++)
           memcpy(dst + (size_t)pix[k] * ch, vs[v].fill + (size_t)pix[k] * ch, ch * sizeof(float));
       }
     }
-    if ((st = s->score(s->ctx, batch, nb, conf))) goto done;
+    if ((st = s->score(s->ctx, batch, B, conf))) goto done;
     for (int b = 0; b < nb; b++) {
+      int sample = s0 + b;
       if (!isfinite(conf[b])) {
-        st = csm_fail(CSM_EINPUT, "the confidence of an occluded face is not finite");
+        st = csm_fail(CSM_EINPUT, "the confidence of %s face is not finite",
+                      sample ? "an occluded" : "the unoccluded");
         goto done;
       }
-      out->drop[todo[b0 + b]] = out->base - conf[b];
+      if (sample == 0)
+        out->base = conf[b];
+      else
+        out->drop[todo[sample - 1]] = out->base - conf[b];
     }
-    if (opt.progress) opt.progress(opt.progress_ctx, b0 + nb, n_todo);
+    if (opt.progress) opt.progress(opt.progress_ctx, s0 + nb - 1, n_todo);
   }
   /* The input-space map: each input pixel's mean drop over the patches
    * that covered it. */
