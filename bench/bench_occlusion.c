@@ -61,7 +61,7 @@ static int team_size(void) {
 typedef struct wrap_ctx {
   const csm_scorer *real;
   size_t numel;     /* floats per input */
-  int calls;        /* in this run; call 0 is the unoccluded base */
+  int calls;        /* in this run */
   int max_batch;    /* largest batch seen */
   double inference; /* seconds inside the real scorer on occluded inputs, this run */
   int dumping;      /* keep the occluded inputs and their confidences */
@@ -76,7 +76,7 @@ static csm_status wrap_score(void *vctx, const float *inputs, int n, float *conf
   csm_status st = w->real->score(w->real->ctx, inputs, n, conf);
   double t = csm_now() - t0;
   if (st) return st;
-  if (w->calls++ == 0) return CSM_OK; /* the base confidence */
+  w->calls++;
   w->inference += t;
   if (n > w->max_batch) w->max_batch = n;
   if (!w->dumping) return CSM_OK;
@@ -346,11 +346,16 @@ int main(int argc, char **argv) {
     if (r > 0) secs[r - 1] = t, infer[r - 1] = w.inference;
   }
   if (!st && dump) {
-    if (w.n_kept != (size_t)occ.n_evaluated)
-      st = csm_fail(CSM_EINPUT, "dumped %zu occluded inputs, %d evaluated", w.n_kept,
-                    occ.n_evaluated);
-    else
+    /* The engine's first sample is the unoccluded input and its last batch
+     * is padded with copies of it: keep the occluded ones. */
+    if (w.n_kept < (size_t)occ.n_evaluated + 1) {
+      st = csm_fail(CSM_EINPUT, "dumped %zu inputs, %d evaluated", w.n_kept, occ.n_evaluated);
+    } else {
+      memmove(w.inputs, w.inputs + w.numel, (size_t)occ.n_evaluated * w.numel * sizeof(float));
+      memmove(w.conf, w.conf + 1, (size_t)occ.n_evaluated * sizeof(float));
+      w.n_kept = (size_t)occ.n_evaluated;
       st = dump_write(dump, info, cls, w.max_batch, occ.base, &w);
+    }
   }
   if (!st) {
     double s = median(secs, repeat), si = median(infer, repeat);
