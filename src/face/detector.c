@@ -20,6 +20,7 @@ struct csm_face_detector {
 
 csm_detect_options csm_detect_options_default(void) {
   csm_detect_options o;
+  memset(&o, 0, sizeof o); /* every field, hard_nms included (0: weighted NMS) */
   o.detector = CSM_DETECTOR_AUTO;
   o.min_score = 0.5f;
   o.iou = 0.3f;
