@@ -202,19 +202,10 @@ static csm_status write_run_json(const cms_args *a, const explain_ctx *x, const 
 static csm_status load_state(const cms_args *a, run_state *s, csm_cms **cms) {
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/run.json", a->e.out_dir);
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return csm_fail(CSM_EINPUT, "--resume: %s: %s", path, strerror(errno));
-  fseek(fp, 0, SEEK_END);
-  long n = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *text = n > 0 && n < (1L << 30) ? malloc((size_t)n + 1) : NULL;
-  if (!text || fread(text, 1, (size_t)n, fp) != (size_t)n) {
-    free(text);
-    fclose(fp);
-    return csm_fail(CSM_EINPUT, "--resume: cannot read %s", path);
-  }
-  fclose(fp);
-  text[n] = 0;
+  char *text = NULL;
+  size_t n = 0;
+  csm_status rst = csm_read_file(path, (size_t)1 << 30, &text, &n);
+  if (rst) return csm_fail_context(rst, "--resume: ");
   cJSON *root = cJSON_Parse(text);
   free(text);
   csm_status st = CSM_OK;

@@ -99,24 +99,10 @@ static csm_status list_samples(const char *dir, char ***paths, int *n) {
 static csm_status note_reprojections(const char *tdir, char *const *photos, int n) {
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/run.json", tdir);
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return csm_fail(CSM_EIO, "%s: cannot open", path);
   char *text = NULL;
-  size_t len = 0, cap = 0, got;
-  char chunk[65536];
-  while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-    if (len + got + 1 > cap) {
-      cap = (len + got + 1) * 2;
-      char *t = realloc(text, cap);
-      if (!t) break;
-      text = t;
-    }
-    memcpy(text + len, chunk, got);
-    len += got;
-  }
-  fclose(fp);
-  if (!text) return csm_fail(CSM_EINPUT, "%s: empty", path);
-  text[len] = 0;
+  size_t len = 0;
+  csm_status rst = csm_read_file(path, (size_t)1 << 30, &text, &len);
+  if (rst) return rst;
   cJSON *root = cJSON_Parse(text);
   free(text);
   if (!root) return csm_fail(CSM_EINPUT, "%s: not JSON", path);

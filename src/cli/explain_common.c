@@ -760,27 +760,8 @@ csm_status explain_inputs(const explain_args *a, const char *const *pos, int n_p
   char *buf = NULL;
   size_t len = 0, lines = 0;
   if (list) {
-    FILE *fp = fopen(list, "rb");
-    if (!fp) return csm_fail(CSM_EIO, "%s: %s", list, strerror(errno));
-    size_t cap = 0, got;
-    char chunk[65536];
-    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-      if (len + got + 1 > cap) {
-        cap = (len + got + 1) * 2;
-        char *nb = realloc(buf, cap);
-        if (!nb) {
-          free(buf);
-          fclose(fp);
-          return csm_fail(CSM_ENOMEM, "out of memory reading %s", list);
-        }
-        buf = nb;
-      }
-      memcpy(buf + len, chunk, got);
-      len += got;
-    }
-    fclose(fp);
-    if (!buf) return csm_fail(CSM_EINPUT, "%s: empty list", list);
-    buf[len] = 0;
+    csm_status rst = csm_read_file(list, (size_t)1 << 30, &buf, &len);
+    if (rst) return rst;
     lines = 1;
     for (size_t k = 0; k < len; k++)
       lines += buf[k] == '\n';

@@ -123,46 +123,6 @@ static char *join(const char *dir, const char *name) {
 
 /* Whole file; a missing or unreadable one is CSM_EINPUT naming it (it was
  * named by a run.json, so it is a fault of the input). */
-static csm_status slurp(const char *path, size_t max, unsigned char **data, size_t *len) {
-  *data = NULL, *len = 0;
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return csm_fail(CSM_EINPUT, "%s: cannot read: %s", path, strerror(errno));
-  csm_status st = CSM_OK;
-  size_t cap = 0;
-  unsigned char *buf = NULL;
-  for (;;) {
-    if (*len == cap) {
-      if (cap >= max) {
-        st = csm_fail(CSM_EINPUT, "%s: larger than %zu MiB", path, max >> 20);
-        break;
-      }
-      cap = cap ? cap * 2 : 65536;
-      unsigned char *p = realloc(buf, cap + 1);
-      if (!p) {
-        st = csm_fail(CSM_ENOMEM, "%s: out of memory", path);
-        break;
-      }
-      buf = p;
-    }
-    size_t got = fread(buf + *len, 1, cap - *len, fp);
-    *len += got;
-    if (got == 0) {
-      if (ferror(fp)) st = csm_fail(CSM_EIO, "%s: read error", path);
-      break;
-    }
-  }
-  fclose(fp);
-  if (st) {
-    free(buf);
-    *len = 0;
-    return st;
-  }
-  if (!buf && !(buf = malloc(1))) return csm_fail(CSM_ENOMEM, "%s: out of memory", path);
-  buf[*len] = '\0';
-  *data = buf;
-  return CSM_OK;
-}
-
 static int is_dir(const char *path) {
   struct stat sb;
   return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
@@ -205,9 +165,9 @@ static csm_status add_run(report *r, const char *dir, const char *name) {
   u->dir = strdup(dir), u->name = strdup(name), u->json_path = join(dir, "run.json");
   r->n++;
   if (!u->dir || !u->name || !u->json_path) return csm_fail(CSM_ENOMEM, "out of memory");
-  unsigned char *text;
+  char *text;
   size_t len;
-  csm_status st = slurp(u->json_path, MAX_JSON_BYTES, &text, &len);
+  csm_status st = csm_read_file(u->json_path, MAX_JSON_BYTES, &text, &len);
   if (st) return st;
   u->json = cJSON_ParseWithLength((const char *)text, len);
   free(text);
@@ -349,7 +309,7 @@ static csm_status sb_img(sbuf *b, const run *u, const cJSON *o, const char *key,
   if (!path) return CSM_ENOMEM;
   unsigned char *png;
   size_t len;
-  st = slurp(path, MAX_PNG_BYTES, &png, &len);
+  st = csm_read_file(path, MAX_PNG_BYTES, (char **)&png, &len);
   if (!st && (len < 24 || memcmp(png, "\x89PNG\r\n\x1a\n", 8) != 0))
     st = csm_fail(CSM_EINPUT, "%s: not a PNG file", path);
   if (!st) st = shrink_png(path, cls, &png, &len);
@@ -381,9 +341,9 @@ static csm_status read_stability(const run *u, const char *rel, curve *c) {
   memset(c, 0, sizeof *c);
   char *path = join(u->dir, rel);
   if (!path) return CSM_ENOMEM;
-  unsigned char *text;
+  char *text;
   size_t len;
-  csm_status st = slurp(path, MAX_JSON_BYTES, &text, &len);
+  csm_status st = csm_read_file(path, MAX_JSON_BYTES, &text, &len);
   if (st) {
     csm_fail_context(st, "%s names ", u->json_path);
     free(path);

@@ -42,3 +42,43 @@ csm_status csm_write_file_atomic(const char *path, const char *data, size_t len)
   free(tmp);
   return CSM_OK;
 }
+
+csm_status csm_read_file(const char *path, size_t max, char **data, size_t *len) {
+  *data = NULL, *len = 0;
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return csm_fail(CSM_EINPUT, "%s: cannot read: %s", path, strerror(errno));
+  csm_status st = CSM_OK;
+  size_t cap = 0;
+  char *buf = NULL;
+  for (;;) {
+    if (*len == cap) {
+      if (cap >= max) {
+        st = csm_fail(CSM_EINPUT, "%s: larger than %zu MiB", path, max >> 20);
+        break;
+      }
+      cap = cap ? cap * 2 : 65536;
+      char *p = realloc(buf, cap + 1);
+      if (!p) {
+        st = csm_fail(CSM_ENOMEM, "%s: out of memory", path);
+        break;
+      }
+      buf = p;
+    }
+    size_t got = fread(buf + *len, 1, cap - *len, fp);
+    *len += got;
+    if (got == 0) {
+      if (ferror(fp)) st = csm_fail(CSM_EIO, "%s: read error", path);
+      break;
+    }
+  }
+  fclose(fp);
+  if (st) {
+    free(buf);
+    *len = 0;
+    return st;
+  }
+  if (!buf && !(buf = malloc(1))) return csm_fail(CSM_ENOMEM, "%s: out of memory", path);
+  buf[*len] = '\0';
+  *data = buf;
+  return CSM_OK;
+}
