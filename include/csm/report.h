@@ -43,8 +43,7 @@ csm_map_style csm_map_style_default(void);
  * blended with the colour map; the rest show the background. out is a new
  * image (csm_image_free), larger than w x h by the title and colour bar. */
 csm_status csm_map_render(const float *map, const unsigned char *valid, int w, int h,
-                          const csm_image *background, const csm_map_style *style,
-                          csm_image *out);
+                          const csm_image *background, const csm_map_style *style, csm_image *out);
 
 /* Images side by side, top-aligned, `gap` pixels of white between them. */
 csm_status csm_image_hstack(const csm_image *imgs, int n, int gap, csm_image *out);

@@ -15,12 +15,12 @@ extern "C" {
 
 /* How the chosen model output becomes class scores. */
 typedef enum csm_task_output {
-  CSM_TASK_PROBS,   /* the output already holds one probability per class */
-  CSM_TASK_SIGMOID, /* one value p in [0, 1]: class 1 has p, class 0 has 1 - p */
-  CSM_TASK_VALUE,   /* one regressed value (SSR-Net age); no classes */
-  CSM_TASK_LOGITS,  /* one logit per class: scores are their softmax */
-  CSM_TASK_LOGIT,   /* one raw value per class, used as the score as it is */
-  CSM_TASK_POSE,    /* FaceMesh landmarks: scores are the 9 soft yaw/pitch bins */
+  CSM_TASK_PROBS,    /* the output already holds one probability per class */
+  CSM_TASK_SIGMOID,  /* one value p in [0, 1]: class 1 has p, class 0 has 1 - p */
+  CSM_TASK_VALUE,    /* one regressed value (SSR-Net age); no classes */
+  CSM_TASK_LOGITS,   /* one logit per class: scores are their softmax */
+  CSM_TASK_LOGIT,    /* one raw value per class, used as the score as it is */
+  CSM_TASK_POSE,     /* FaceMesh landmarks: scores are the 9 soft yaw/pitch bins */
   CSM_TASK_EMBEDDING /* an embedding vector; no classes (verify, identify) */
 } csm_task_output;
 

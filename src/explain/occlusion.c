@@ -205,7 +205,7 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
   csm_status st = CSM_OK;
   view_state vs[8];
   memset(vs, 0, sizeof vs);
-  int *pix = NULL, *todo = NULL;
+  int *pix = NULL, *chosen = NULL;
   float *batch = NULL, *conf = NULL;
   out->n_centres = n_centres;
   out->views = V, out->size = n;
@@ -214,8 +214,8 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
   out->input_map = csm_calloc(npx * V, sizeof(float));
   out->input_count = csm_calloc(npx * V, sizeof(float));
   pix = csm_malloc_array(npx, sizeof(int));
-  todo = csm_malloc_array((size_t)n_centres, sizeof(int));
-  if (!out->centres || !out->drop || !out->input_map || !out->input_count || !pix || !todo) {
+  chosen = csm_malloc_array((size_t)n_centres, sizeof(int));
+  if (!out->centres || !out->drop || !out->input_map || !out->input_count || !pix || !chosen) {
     st = CSM_ENOMEM;
     goto done;
   }
@@ -225,7 +225,7 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
   if (st) goto done;
   /* A centre is evaluated when it is visible and inside the input in every
    * view and its patch covers at least one input pixel of each. */
-  int n_todo = 0;
+  int n_chosen = 0;
   for (int c = 0; c < n_centres; c++) {
     out->drop[c] = NAN;
     int ok = 1;
@@ -233,16 +233,16 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
       cover cv = {&vs[v], n, W, opt.space, patch};
       ok = !isnan(vs[v].pos[2 * c]) && cover_pixels(&cv, centres + 2 * c, c, pix) > 0;
     }
-    if (ok) todo[n_todo++] = c;
+    if (ok) chosen[n_chosen++] = c;
   }
-  out->n_evaluated = n_todo;
+  out->n_evaluated = n_chosen;
   /* Sample 0 is the unoccluded input (the base confidence), then one per
    * centre, in batches of one size: the model plans a batch shape once, and
    * a changing size (1 for the base, 64s, a remainder) would re-plan it at
    * every call. The last batch is padded with copies of the input, whose
    * results are ignored. Batches and single runs give the same bits
    * (docs/engine.md), so the base and the drops compare like with like. */
-  int total = n_todo + 1;
+  int total = n_chosen + 1;
   size_t per_sample = numel * V * sizeof(float);
   size_t bsz = opt.memory_budget / (per_sample ? per_sample : 1);
   int bmax = (int)(bsz < 1 ? 1 : bsz > (size_t)opt.max_batch ? (size_t)opt.max_batch : bsz);
@@ -263,7 +263,7 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
         float *dst = batch + numel * ((size_t)b * V + v);
         memcpy(dst, views[v].input, numel * sizeof(float));
         if (sample == 0 || b >= nb) continue; /* the base, or padding */
-        int c = todo[sample - 1];
+        int c = chosen[sample - 1];
         cover cv = {&vs[v], n, W, opt.space, patch};
         int np = cover_pixels(&cv, centres + 2 * c, c, pix);
         for (int k = 0; k < np; k++)
@@ -281,14 +281,14 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
       if (sample == 0)
         out->base = conf[b];
       else
-        out->drop[todo[sample - 1]] = out->base - conf[b];
+        out->drop[chosen[sample - 1]] = out->base - conf[b];
     }
-    if (opt.progress) opt.progress(opt.progress_ctx, s0 + nb - 1, n_todo);
+    if (opt.progress) opt.progress(opt.progress_ctx, s0 + nb - 1, n_chosen);
   }
   /* The input-space map: each input pixel's mean drop over the patches
    * that covered it. */
-  for (int t = 0; t < n_todo; t++) {
-    int c = todo[t];
+  for (int t = 0; t < n_chosen; t++) {
+    int c = chosen[t];
     for (int v = 0; v < V; v++) {
       cover cv = {&vs[v], n, W, opt.space, patch};
       int np = cover_pixels(&cv, centres + 2 * c, c, pix);
@@ -303,7 +303,7 @@ done:
   for (int v = 0; v < V; v++)
     view_state_free(&vs[v]);
   free(pix);
-  free(todo);
+  free(chosen);
   free(batch);
   free(conf);
   out->seconds = csm_now() - t0;

@@ -41,8 +41,7 @@ static void one_image(const char *id, csm_task *task, const csm_prnet_canon *pc)
   char img_path[700], mesh_path[700], out_dir[700], cmd[4096];
   snprintf(img_path, sizeof img_path, "%s/images/%s.jpg", g_dir, id);
   snprintf(mesh_path, sizeof mesh_path, "%s/meshes/%s_mesh.mat", g_dir, id);
-  snprintf(out_dir, sizeof out_dir, "%s/prnet_cis_%s",
-           csm_test_env("CSM_TEST_TMP", "/tmp"), id);
+  snprintf(out_dir, sizeof out_dir, "%s/prnet_cis_%s", csm_test_env("CSM_TEST_TMP", "/tmp"), id);
   /* csm's answer, from the command line. */
   snprintf(cmd, sizeof cmd,
            "rm -rf '%s' && '%s' cis --quiet --task gender --align prnet --meshes '%s/meshes' "
@@ -79,31 +78,31 @@ static void one_image(const char *id, csm_task *task, const csm_prnet_canon *pc)
   CSM_ASSERT_OK(csm_prnet_corr(pc, v, rows, img.w, img.h, &corr));
   const unsigned char *vis = csm_corr_canon_visible(corr);
   const float *cxy = csm_prnet_canon_xy(pc);
-  int *todo = malloc(sizeof(int) * rows), n_todo = 0;
+  int *chosen = malloc(sizeof(int) * rows), n_chosen = 0;
   for (int k = 0; k < rows; k++) {
     double ix, iy;
-    if (csm_corr_to_image(corr, cxy[2 * k], cxy[2 * k + 1], &ix, &iy)) todo[n_todo++] = k;
+    if (csm_corr_to_image(corr, cxy[2 * k], cxy[2 * k + 1], &ix, &iy)) chosen[n_chosen++] = k;
   }
-  assert_true(n_todo > rows / 3);
+  assert_true(n_chosen > rows / 3);
   float *drop = malloc(sizeof(float) * rows);
   const int B = 32;
   float *batch = malloc(numel * B * sizeof(float));
   csm_task_result *res = malloc(sizeof *res * B);
-  for (int b0 = 0; b0 < n_todo; b0 += B) {
-    int nb = n_todo - b0 < B ? n_todo - b0 : B;
+  for (int b0 = 0; b0 < n_chosen; b0 += B) {
+    int nb = n_chosen - b0 < B ? n_chosen - b0 : B;
     for (int b = 0; b < nb; b++) {
-      int k = todo[b0 + b];
+      int k = chosen[b0 + b];
       memcpy(batch + numel * b, base, numel * sizeof(float));
       occlude(batch + numel * b, (int)floor(v[3 * k] * SIZE / img.w),
               (int)floor(v[3 * k + 1] * SIZE / img.h));
     }
     CSM_ASSERT_OK(csm_task_run(task, batch, nb, res));
     for (int b = 0; b < nb; b++)
-      drop[todo[b0 + b]] = y - res[b].scores[cls];
+      drop[chosen[b0 + b]] = y - res[b].scores[cls];
   }
   double *H = calloc(SIZE * SIZE, sizeof(double)), *N = calloc(SIZE * SIZE, sizeof(double));
-  for (int t = 0; t < n_todo; t++) {
-    int k = todo[t], cx = (int)floor(cxy[2 * k]), cy = (int)floor(cxy[2 * k + 1]);
+  for (int t = 0; t < n_chosen; t++) {
+    int k = chosen[t], cx = (int)floor(cxy[2 * k]), cy = (int)floor(cxy[2 * k + 1]);
     for (int yy = cy - HALF; yy <= cy + HALF; yy++)
       for (int xx = cx - HALF; xx <= cx + HALF; xx++)
         if (yy >= 0 && yy < SIZE && xx >= 0 && xx < SIZE)
@@ -124,7 +123,7 @@ static void one_image(const char *id, csm_task *task, const csm_prnet_canon *pc)
     worst = fmax(worst, e);
   }
   printf("%s: %d vertices evaluated, %d map pixels, %d differ (worst %.3g, peak %.3g)\n", id,
-         n_todo, nonzero, bad, worst, peak);
+         n_chosen, nonzero, bad, worst, peak);
   assert_true(nonzero > 5000);
   assert_true(bad <= nonzero / 200);
   free(H);
@@ -132,7 +131,7 @@ static void one_image(const char *id, csm_task *task, const csm_prnet_canon *pc)
   free(res);
   free(batch);
   free(drop);
-  free(todo);
+  free(chosen);
   csm_corr_free(corr);
   free(base);
   free(v);

@@ -43,7 +43,8 @@ static void test_table(void **state) {
     assert_ptr_equal(csm_task_find(t->name), t);
     assert_true(t->channels == 1 || t->channels == 3);
     assert_true(t->n_classes <= CSM_TASK_MAX_CLASSES);
-    assert_true((t->kind == CSM_TASK_VALUE || t->kind == CSM_TASK_EMBEDDING) == (t->n_classes == 0));
+    assert_true((t->kind == CSM_TASK_VALUE || t->kind == CSM_TASK_EMBEDDING) ==
+                (t->n_classes == 0));
     if (t->kind == CSM_TASK_SIGMOID) assert_int_equal(t->n_classes, 2);
     for (int k = 0; k < t->n_classes; k++)
       assert_non_null(t->labels[k]);
