@@ -8,5 +8,6 @@
 #include "csm/face.h"
 #include "csm/task.h"
 #include "csm/explain.h"
+#include "csm/eval.h"
 #define CSM_VERSION "0.1.0"
 #endif
