@@ -113,6 +113,11 @@ csm_status csm_task_preprocess(const csm_task_info *info, const csm_image *img,
 csm_status csm_task_preprocess_matrix(const csm_task_info *info, const csm_image *img,
                                       const double m[6], float *dst);
 
+/* A level face whose task crop is the whole image (inputs that are face
+ * crops already: `csm classify --no-detect`, gallery images without a
+ * detector). */
+csm_face csm_task_whole_image_face(const csm_task_info *info, const csm_image *img);
+
 /* The result for one input. */
 typedef struct csm_task_result {
   int label;                          /* best class (argmax of scores); -1 for CSM_TASK_VALUE */

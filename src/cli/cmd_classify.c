@@ -72,17 +72,6 @@ static int parse(int argc, char **argv, classify_args *a) {
   return CSM_EXIT_OK;
 }
 
-/* --no-detect: a level face whose task crop is the whole image. */
-static csm_face whole_image_face(const csm_task_info *info, const csm_image *img) {
-  csm_face f;
-  memset(&f, 0, sizeof f);
-  float side = (float)(img->w > img->h ? img->w : img->h) / info->crop_scale;
-  f.box[0] = (img->w - side) / 2, f.box[1] = (img->h - side) / 2;
-  f.box[2] = f.box[3] = side;
-  f.score = 1;
-  return f;
-}
-
 /* One image: detect, crop every face into one batch, run it. */
 static csm_status classify_image(const classify_args *a, csm_face_detector *det, csm_task *task,
                                  const char *path, image_result *r) {
@@ -93,7 +82,7 @@ static csm_status classify_image(const classify_args *a, csm_face_detector *det,
   if (a->no_detect) {
     r->faces = malloc(sizeof *r->faces);
     if (r->faces)
-      *r->faces = whole_image_face(info, &img), r->n = 1;
+      *r->faces = csm_task_whole_image_face(info, &img), r->n = 1;
     else
       st = csm_fail(CSM_ENOMEM, "out of memory");
   } else {

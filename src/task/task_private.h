@@ -27,8 +27,4 @@ size_t csm_task_expected_numel(const csm_task_info *info);
 csm_status csm_pose_scores(const csm_task_info *info, const float *raw, size_t n_out,
                            csm_task_result *out);
 
-/* A level face whose task crop is the whole image (its longer side), as
- * 'csm classify --no-detect'. */
-csm_face csm_task_whole_image_face(const csm_task_info *info, const csm_image *img);
-
 #endif
