@@ -145,6 +145,76 @@ csm_status csm_cms_load(const char *path, csm_cms **out);
 csm_status csm_reproject(const float *map, const unsigned char *valid, int w, int h,
                          const csm_corr *corr, int image_w, int image_h, float *out);
 
+/* ---- Generic saliency methods, the paper's baselines (src/explain/cam.c,
+ * scorecam.c, gradient.c, window_occlusion.c, methods.c) -------------------
+ * Every method explains one sample of a scorer (s->views preprocessed
+ * inputs, as the occlusion engine takes them) with the same confidence as
+ * CIS, so they work for every task including verify and identify. A map is
+ * in input space: views x size x size floats, row-major, the method's own
+ * units (not normalized). Gradient methods need a white-box scorer
+ * (s->model and s->conf_grad); Score-CAM and occlusion need only
+ * forward passes, but Score-CAM reads activations and so needs s->model. */
+typedef enum csm_method {
+  /* Grad-CAM (Selvaraju et al. 2017): w_k = spatial mean of d conf / d A_k
+   * at the layer; map = ReLU(sum_k w_k A_k), bilinearly upsampled. */
+  CSM_METHOD_GRADCAM,
+  /* Grad-CAM++ (Chattopadhyay et al. 2018), with the exponential closed
+   * form: a_ij = g^2 / (2 g^2 + sum_ab A_ab g^3), w_k = sum_ij a_ij ReLU(g_ij). */
+  CSM_METHOD_GRADCAM_PP,
+  /* Score-CAM (Wang et al. 2020): each channel's activation, upsampled and
+   * min-max normalized to a mask M_k in [0, 1], weighs the input (pixels
+   * move towards black: black + (x - black) M_k); w_k = conf(masked) -
+   * conf(all black) (the channel's increase of confidence, Definition 2);
+   * map = ReLU(sum_k w_k A_k) upsampled. Constant channels get w_k = 0. */
+  CSM_METHOD_SCORECAM,
+  /* Sliding-window occlusion (Zeiler and Fergus 2014) in input space: a
+   * black square of `window` pixels every `stride` pixels; each pixel gets
+   * the mean confidence drop of the windows that cover it. */
+  CSM_METHOD_OCCLUSION,
+  /* Vanilla gradient (Simonyan et al. 2014): max over channels of
+   * |d conf / d input|. */
+  CSM_METHOD_GRADIENT,
+  /* SmoothGrad (Smilkov et al. 2017): the mean of the vanilla gradient map
+   * over `smooth_samples` copies of the input with Gaussian noise of
+   * standard deviation smooth_sigma x (input max - input min), seeded. */
+  CSM_METHOD_SMOOTHGRAD,
+  CSM_METHOD_COUNT
+} csm_method;
+
+/* "gradcam", "gradcam++", "scorecam", "occlusion", "gradient", "smoothgrad". */
+const char *csm_method_name(csm_method m);
+/* The method named name, or -1. */
+int csm_method_parse(const char *name);
+/* 1 if the method needs gradients (s->conf_grad), 0 if forward passes do. */
+int csm_method_needs_gradients(csm_method m);
+
+typedef struct csm_method_options {
+  int layer;           /* CAM layer node; < 0: csm_cam_default_layer */
+  int window, stride;  /* occlusion; <= 0: size / 8 and window / 2 */
+  int smooth_samples;  /* default 25 */
+  float smooth_sigma;  /* default 0.15 */
+  uint64_t seed;       /* SmoothGrad noise (default 1) */
+  int max_batch;       /* inputs per forward or backward batch (default 32) */
+  /* Called as work is done (may be NULL). */
+  void (*progress)(void *ctx, int done, int total);
+  void *progress_ctx;
+} csm_method_options;
+
+csm_method_options csm_method_options_default(void);
+
+/* The default CAM layer: the last node (in topological order) computed at
+ * run time whose value is [batch, H, W, C] with H > 1 and W > 1 and that
+ * is a convolution or depends on one through element-wise ops only (its
+ * activation, batch norm arithmetic, a residual Add), i.e. the last
+ * convolutional feature map with spatial size > 1. CSM_EUNSUPPORTED when
+ * the model has none. */
+csm_status csm_cam_default_layer(csm_model *m, int *node);
+
+/* Runs one method on one sample: inputs is s->views inputs; out gets
+ * s->views x s->size x s->size floats. */
+csm_status csm_method_run(const csm_scorer *s, csm_method method, const float *inputs,
+                          const csm_method_options *opt, float *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -69,6 +69,57 @@ csm_status csm_model_flops(csm_model *m, double *flops);
  * the caller frees with csm_tensor_free. NaN/Inf in an input is an error. */
 csm_status csm_model_run(csm_model *m, const csm_tensor *inputs, csm_tensor *outputs);
 
+/* ---- Nodes, gradients and weight randomization (src/nn/autodiff.c,
+ * src/nn/randomize.c) --------------------------------------------------- */
+
+/* The graph's nodes in topological order (inputs, constants, ops). */
+int csm_model_node_count(const csm_model *m);
+const char *csm_model_node_name(const csm_model *m, int node);
+/* The op's name ("Conv2D", "Relu", ...; "Input", "Const"). */
+const char *csm_model_node_op(const csm_model *m, int node);
+/* Node index by name (a trailing ":0" is ignored), or -1. */
+int csm_model_find_node(const csm_model *m, const char *name);
+/* The node that produces output i, and the node of input i. */
+int csm_model_output_node(const csm_model *m, int i);
+int csm_model_input_node(const csm_model *m, int i);
+/* The value's shape for a given batch (CSM_EINPUT for constants folded away
+ * or values no output needs). */
+csm_status csm_model_node_shape(csm_model *m, int node, int64_t batch, csm_shape *out);
+/* 1 if the model only runs one input at a time (its reshapes hard-code a
+ * batch of 1; csm_model_run then loops), else 0. A tape needs batch 1 then. */
+int csm_model_fixed_batch_one(const csm_model *m);
+
+/* A forward run that keeps every intermediate value, for reverse-mode
+ * differentiation. */
+typedef struct csm_tape csm_tape;
+/* Runs m on inputs (as csm_model_run; batch 1 for fixed-batch-one models)
+ * and keeps all values. */
+csm_status csm_tape_forward(csm_model *m, const csm_tensor *inputs, csm_tape **out);
+void csm_tape_free(csm_tape *t);
+/* The value of a node after the run (inputs, constants and every op), or
+ * NULL for nodes no output needs. */
+const csm_tensor *csm_tape_value(const csm_tape *t, int node);
+/* Reverse mode: with seed = dL/d(value of node `from`) (same shape as that
+ * value), writes dL/d(value of node wrt[k]) into grads[k] (allocated here,
+ * freed by the caller with csm_tensor_free), k < n_wrt. wrt may name model
+ * inputs and any op node that `from` depends on at run time; a node that
+ * `from` does not depend on gets zeros. Items of a batch do not mix: the
+ * gradient of item b depends only on item b's seed. An op without a
+ * backward pass on the path is an error naming the node. */
+csm_status csm_tape_backward(csm_tape *t, int from, const csm_tensor *seed, int n_wrt,
+                             const int *wrt, csm_tensor *grads);
+
+/* Cascading randomization (Adebayo et al. 2018): the model's weighted
+ * layers are its Conv2D, DepthwiseConv2D and MatMul nodes with a constant
+ * filter, in topological order. csm_model_layers writes up to max node
+ * indices into nodes (may be NULL) and returns how many there are. */
+int csm_model_layers(const csm_model *m, int *nodes, int max);
+/* Re-initializes the weights (filter, bias and PReLU alpha constants) of
+ * the last `count` weighted layers with seeded Gaussian values of the same
+ * standard deviation as the filter had (biases to 0, alphas kept), in place.
+ * Cached plans are dropped. */
+csm_status csm_model_randomize_layers(csm_model *m, int count, uint64_t seed);
+
 #ifdef __cplusplus
 }
 #endif

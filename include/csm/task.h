@@ -152,6 +152,18 @@ typedef struct csm_scorer {
   void *ctx;
   void (*free_ctx)(void *ctx); /* may be NULL */
   char what[64];               /* what the confidence is, e.g. "P(female)" */
+  /* White-box scorers (every zoo and custom task) also give the confidence
+   * as a differentiable function of one model value, for the gradient
+   * methods; black boxes leave model NULL. The inputs of a sample go
+   * through `model` (one model input) as one batch of n * views rows;
+   * `node` is the model node whose value the confidence reads, raw_numel
+   * floats per row. conf_grad gets that value (n * views rows) and writes
+   * conf[0..n-1] and draw = d conf[sample] / d raw (same layout as raw; a
+   * row only depends on its own sample's conf). */
+  csm_model *model;
+  int node;
+  size_t raw_numel;
+  csm_status (*conf_grad)(void *ctx, const float *raw, int n, float *conf, float *draw);
 } csm_scorer;
 
 /* Frees the scorer's context; the task it uses stays. */

@@ -6,22 +6,20 @@
 #include <omp.h>
 #endif
 
-#include "graph.h"
-#include "plan.h"
-
-enum { CSM_MODEL_MAX_INPUTS = 8, CSM_MODEL_MAX_WORKERS = 64 };
-
-struct csm_model {
-  csm_graph g;
-  /* One plan per batch worker (slot 0 also serves unsplit runs), each kept
-   * while its input shapes stay the same. */
-  csm_plan *plans[CSM_MODEL_MAX_WORKERS];
-  size_t params;
-};
+#include "model_internal.h"
 
 static int ends_with(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
   return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void count_params(csm_model *m) {
+  m->params = 0;
+  for (int i = 0; i < m->g.n_nodes; i++) {
+    const csm_node *n = &m->g.nodes[i];
+    if (n->op == CSM_OP_CONST && n->value.dtype == CSM_F32)
+      m->params += csm_tensor_numel(&n->value);
+  }
 }
 
 csm_status csm_model_load(const char *path, csm_model **out) {
@@ -40,13 +38,32 @@ csm_status csm_model_load(const char *path, csm_model **out) {
     free(m);
     return st;
   }
-  for (int i = 0; i < m->g.n_nodes; i++) {
-    const csm_node *n = &m->g.nodes[i];
-    if (n->op == CSM_OP_CONST && n->value.dtype == CSM_F32)
-      m->params += csm_tensor_numel(&n->value);
-  }
+  count_params(m);
   *out = m;
   return CSM_OK;
+}
+
+csm_status csm_model_from_graph(csm_graph *g, csm_model **out) {
+  *out = NULL;
+  csm_model *m = csm_calloc(1, sizeof *m);
+  if (!m) return CSM_ENOMEM;
+  csm_status st = csm_graph_toposort(g);
+  if (st) {
+    free(m);
+    return st;
+  }
+  m->g = *g;
+  memset(g, 0, sizeof *g);
+  count_params(m);
+  *out = m;
+  return CSM_OK;
+}
+
+void csm_model_drop_plans(csm_model *m) {
+  for (int i = 0; i < CSM_MODEL_MAX_WORKERS; i++) {
+    csm_plan_free(m->plans[i]);
+    m->plans[i] = NULL;
+  }
 }
 
 void csm_model_free(csm_model *m) {
@@ -68,6 +85,23 @@ csm_shape csm_model_input_shape(const csm_model *m, int i) {
 int csm_model_num_outputs(const csm_model *m) { return m->g.n_outputs; }
 const char *csm_model_output_name(const csm_model *m, int i) { return m->g.output_names[i]; }
 size_t csm_model_params(const csm_model *m) { return m->params; }
+
+int csm_model_node_count(const csm_model *m) { return m->g.n_nodes; }
+const char *csm_model_node_name(const csm_model *m, int node) { return m->g.nodes[node].name; }
+const char *csm_model_node_op(const csm_model *m, int node) {
+  csm_op_kind op = m->g.nodes[node].op;
+  return op == CSM_OP_INPUT ? "Input" : op == CSM_OP_CONST ? "Const" : csm_op_name(op);
+}
+int csm_model_output_node(const csm_model *m, int i) { return m->g.outputs[i]; }
+int csm_model_input_node(const csm_model *m, int i) { return m->g.inputs[i]; }
+
+int csm_model_find_node(const csm_model *m, const char *name) {
+  size_t len = strlen(name);
+  if (len > 2 && strcmp(name + len - 2, ":0") == 0) len -= 2;
+  for (int i = 0; i < m->g.n_nodes; i++)
+    if (strlen(m->g.nodes[i].name) == len && strncmp(m->g.nodes[i].name, name, len) == 0) return i;
+  return -1;
+}
 
 /* Declared input shapes with run-time dimensions set to `batch`. */
 static csm_status concrete_inputs(const csm_model *m, int64_t batch, csm_shape *shapes) {
@@ -99,6 +133,24 @@ csm_status csm_model_output_shape(csm_model *m, int i, int64_t batch, csm_shape 
   return CSM_OK;
 }
 
+csm_status csm_model_node_shape(csm_model *m, int node, int64_t batch, csm_shape *out) {
+  csm_plan *p;
+  if (node < 0 || node >= m->g.n_nodes)
+    return csm_fail(CSM_EUSAGE, "node index %d out of range", node);
+  csm_status st = shapes_plan(m, batch, &p);
+  if (st) return st;
+  const csm_tensor *v = csm_plan_value(p, node);
+  if (!csm_plan_is_runtime(p, node))
+    st = csm_fail(CSM_EINPUT,
+                  "%s: node '%s' is not computed at run time (a constant, folded, or not needed by "
+                  "any output)",
+                  m->g.path, m->g.nodes[node].name);
+  else
+    *out = v->shape;
+  csm_plan_free(p);
+  return st;
+}
+
 csm_status csm_model_flops(csm_model *m, double *flops) {
   csm_plan *p;
   csm_status st = shapes_plan(m, 1, &p);
@@ -110,7 +162,7 @@ csm_status csm_model_flops(csm_model *m, double *flops) {
 
 /* Models exported with a fixed batch of 1 (their reshapes hard-code it) run
  * larger batches one item at a time; results are the same as separate runs. */
-static int fixed_batch_one(const csm_model *m) {
+int csm_model_fixed_batch_one(const csm_model *m) {
   for (int i = 0; i < m->g.n_inputs; i++) {
     csm_shape s = csm_model_input_shape(m, i);
     if (s.rank == 0 || s.d[0] != 1) return 0;
@@ -201,7 +253,7 @@ csm_status csm_model_run(csm_model *m, const csm_tensor *inputs, csm_tensor *out
   }
   int threads = csm_threads();
   int64_t slice = batch;
-  if (fixed_batch_one(m))
+  if (csm_model_fixed_batch_one(m))
     slice = 1;
   else if (threads > 1 && batch >= threads)
     slice = (batch + threads - 1) / threads;

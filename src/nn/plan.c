@@ -34,6 +34,11 @@ struct csm_plan {
 
 const csm_tensor *csm_plan_value(const csm_plan *p, int node) { return &p->val[node]; }
 double csm_plan_flops(const csm_plan *p) { return p->flops; }
+const int *csm_plan_steps(const csm_plan *p, int *n) {
+  *n = p->n_steps;
+  return p->steps;
+}
+bool csm_plan_is_runtime(const csm_plan *p, int node) { return p->kind[node] == VAL_RUN; }
 size_t csm_plan_arena_bytes(const csm_plan *p) { return p->arena_bytes; }
 
 bool csm_plan_input_shapes_equal(const csm_plan *p, const csm_shape *shapes) {

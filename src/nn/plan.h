@@ -31,6 +31,10 @@ csm_status csm_plan_run(csm_plan *p, const csm_tensor *inputs);
  * valid for outputs, constants, and every node when keep_all). */
 const csm_tensor *csm_plan_value(const csm_plan *p, int node);
 bool csm_plan_input_shapes_equal(const csm_plan *p, const csm_shape *shapes);
+/* Nodes computed at run time, in execution order (*n of them). */
+const int *csm_plan_steps(const csm_plan *p, int *n);
+/* 1 if node is computed at run time (not a constant, not folded, needed). */
+bool csm_plan_is_runtime(const csm_plan *p, int node);
 double csm_plan_flops(const csm_plan *p);
 size_t csm_plan_arena_bytes(const csm_plan *p);
 

@@ -192,7 +192,12 @@ static int eye_maps(const char *photo, const csm_canon *canon, csm_face_detector
     CSM_ASSERT_OK(csm_task_preprocess_matrix(&info, &img, m, input));
     csm_corr *corr = NULL;
     CSM_ASSERT_OK(csm_canon_corr(canon, &faces[f], img.w, img.h, size, &corr));
-    csm_scorer sc = {1, info.size, 3, {0, 0, 0}, eye_score, &em, NULL, "eye brightness"};
+    csm_scorer sc = {.views = 1,
+                     .size = info.size,
+                     .channels = 3,
+                     .score = eye_score,
+                     .ctx = &em,
+                     .what = "eye brightness"};
     csm_view view = {input, {m[0], m[1], m[2], m[3], m[4], m[5]}, corr};
     csm_occlusion_options opt = csm_occlusion_options_default();
     opt.patch = 10, opt.footprint = 10; /* canonical pixels at 128 */

@@ -80,7 +80,13 @@ static void drop_fixture(fixture *f) {
  * occluded input (malloc'ed) and checks the bookkeeping. */
 static float *occlude_once(fixture *f, const csm_occlusion_options *opt, csm_occlusion *o) {
   recorder r = {NULL, 0, 0};
-  csm_scorer s = {1, N, C, {-1, -1, -1}, record, &r, NULL, "test"};
+  csm_scorer s = {.views = 1,
+                  .size = N,
+                  .channels = C,
+                  .black = {-1, -1, -1},
+                  .score = record,
+                  .ctx = &r,
+                  .what = "test"};
   csm_view v = {f->input, {4, 0, 10, 0, 4, 20}, f->corr};
   float centres[4] = {32.5f, 32.5f, 2.5f, 2.5f};
   CSM_ASSERT_OK(csm_occlusion_run(&s, &v, centres, 2, W, W, opt, o));
@@ -210,7 +216,13 @@ static void test_batches_and_errors(void **state) {
   int n;
   CSM_ASSERT_OK(csm_centres_grid(mask, W, W, 4, &uv, &n));
   recorder r = {NULL, 0, 0};
-  csm_scorer s = {1, N, C, {-1, -1, -1}, record, &r, NULL, "test"};
+  csm_scorer s = {.views = 1,
+                  .size = N,
+                  .channels = C,
+                  .black = {-1, -1, -1},
+                  .score = record,
+                  .ctx = &r,
+                  .what = "test"};
   csm_view v = {f.input, {4, 0, 10, 0, 4, 20}, f.corr};
   csm_occlusion_options opt = csm_occlusion_options_default();
   opt.patch = 6;

@@ -1,0 +1,52 @@
+/* The backward (vector-Jacobian) pass of each op, for reverse-mode
+ * differentiation (autodiff.c). One family per file, like ops/.
+ *
+ * A backward function gets the node, its operands' values (all data set),
+ * its forward output and dL/d(output), and ADDS dL/d(operand k) into din
+ * (same shape as in[k], already allocated and initialized by the caller).
+ * Only data operands are differentiated: x of convolutions and pooling,
+ * both sides of matrix products and binary ops, the tensors of
+ * concat/pack; never filters that are constants, shapes, axes, paddings or
+ * slice bounds (csm_backward_operand says which). Backward functions may
+ * allocate temporaries (they are not on the plain forward path). */
+#ifndef CSM_NN_GRAD_BACKWARD_H
+#define CSM_NN_GRAD_BACKWARD_H
+
+#include "../graph.h"
+
+typedef struct csm_backward_args {
+  const csm_node *node;
+  const csm_tensor *in;   /* node->n_in operands */
+  const csm_tensor *out;  /* the forward output */
+  const csm_tensor *dout; /* dL/d(out), out's shape */
+  int k;                  /* the operand to differentiate */
+  csm_tensor *din;        /* += dL/d(in[k]), in[k]'s shape */
+} csm_backward_args;
+
+typedef csm_status (*csm_backward_fn)(const csm_backward_args *a);
+
+/* The backward function for op, or NULL if the op has none. */
+csm_backward_fn csm_backward_get(csm_op_kind op);
+
+/* 1 if operand k of a node of kind op with n_in operands carries a
+ * gradient (a data operand), 0 for parameters (filters, biases, alphas,
+ * shapes, axes, bounds, paddings, sizes). A data operand that is a constant
+ * needs no gradient either; the tape skips those. */
+int csm_backward_operand(csm_op_kind op, int k, int n_in);
+
+/* Per family (the files of this folder). */
+csm_status csm_backward_conv2d(const csm_backward_args *a);           /* conv2d_grad.c */
+csm_status csm_backward_depthwise_conv2d(const csm_backward_args *a); /* depthwise_grad.c */
+csm_status csm_backward_matmul(const csm_backward_args *a);           /* matmul_grad.c */
+csm_status csm_backward_pool(const csm_backward_args *a);             /* pool_grad.c: MAX/AVG */
+csm_status csm_backward_pad(const csm_backward_args *a);              /* pad_grad.c */
+csm_status csm_backward_resize_bilinear(const csm_backward_args *a);  /* resize_grad.c */
+csm_status csm_backward_binary(const csm_backward_args *a); /* binary_grad.c: ADD..MINIMUM, PRELU */
+csm_status csm_backward_unary(const csm_backward_args *a);  /* unary_grad.c: RELU..NEG */
+csm_status csm_backward_softmax(const csm_backward_args *a); /* softmax_grad.c */
+csm_status csm_backward_reduce(const csm_backward_args *a);  /* reduce_grad.c: MEAN/SUM/MAX */
+/* movement_grad.c: RESHAPE, SQUEEZE, EXPAND_DIMS, IDENTITY (same element
+ * order: din += dout), STRIDED_SLICE, PACK, CONCAT, DEPTH_TO_SPACE */
+csm_status csm_backward_movement(const csm_backward_args *a);
+
+#endif

@@ -1,0 +1,2 @@
+/* Cascading weight randomization: stub. */
+#include "csm/nn.h"
