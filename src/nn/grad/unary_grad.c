@@ -1,6 +1,65 @@
-/* Backward pass: stub until implemented. */
+/* Backward pass of the unary elementwise ops: Relu, Relu6, LeakyRelu,
+ * Sigmoid, Tanh, Abs, Square, Sqrt, Rsqrt, Exp, Neg.
+ *
+ * din += dout * f'(x). f' is computed in double, from the output where it
+ * is an exact function of it (sigmoid: y(1-y), tanh: 1-y^2, exp: y) and from
+ * the input otherwise. At the kinks the one-sided slopes chosen are:
+ *   Relu       x > 0 ? 1 : 0
+ *   Relu6      1 on the open interval (0, 6), 0 elsewhere (both kinks give 0)
+ *   LeakyRelu  x > 0 ? 1 : alpha (attrs.alpha)
+ *   Abs        sign(x), 0 at x == 0
+ * NaN inputs give NaN gradients for the smooth ops and 0 for Relu/Relu6
+ * (the comparisons are false). */
 #include "backward.h"
 
+#include <math.h>
+
+#define PAR_MIN ((size_t)1 << 15)
+
+static inline double unary_slope(csm_op_kind op, double x, double y, double alpha) {
+  switch (op) {
+  case CSM_OP_RELU: return x > 0.0 ? 1.0 : 0.0;
+  case CSM_OP_RELU6: return (x > 0.0 && x < 6.0) ? 1.0 : 0.0;
+  case CSM_OP_LEAKY_RELU: return x > 0.0 ? 1.0 : alpha;
+  case CSM_OP_SIGMOID: return y * (1.0 - y);
+  case CSM_OP_TANH: return 1.0 - y * y;
+  case CSM_OP_ABS: return x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x == 0.0 ? 0.0 : x;
+  case CSM_OP_SQUARE: return 2.0 * x;
+  case CSM_OP_SQRT: return 0.5 / sqrt(x);
+  case CSM_OP_RSQRT: return -0.5 / (x * sqrt(x));
+  case CSM_OP_EXP: return y;
+  case CSM_OP_NEG: return -1.0;
+  default: return 0.0;
+  }
+}
+
 csm_status csm_backward_unary(const csm_backward_args *a) {
-  return csm_fail(CSM_EUNSUPPORTED, "no backward pass for %s yet", csm_op_name(a->node->op));
+  const csm_node *n = a->node;
+  csm_op_kind op = n->op;
+  switch (op) {
+  case CSM_OP_RELU:
+  case CSM_OP_RELU6:
+  case CSM_OP_LEAKY_RELU:
+  case CSM_OP_SIGMOID:
+  case CSM_OP_TANH:
+  case CSM_OP_ABS:
+  case CSM_OP_SQUARE:
+  case CSM_OP_SQRT:
+  case CSM_OP_RSQRT:
+  case CSM_OP_EXP:
+  case CSM_OP_NEG: break;
+  default: return csm_fail(CSM_EINTERNAL, "%s is not a unary op", csm_op_name(op));
+  }
+  if (a->k != 0)
+    return csm_fail(CSM_EINTERNAL, "%s: no operand %d to differentiate", csm_op_name(op), a->k);
+  if (a->in[0].dtype != CSM_F32 || a->din->dtype != CSM_F32)
+    return csm_fail(CSM_EUNSUPPORTED, "%s: gradients need a float32 input", csm_op_name(op));
+  const float *x = a->in[0].data, *y = a->out->data, *g = a->dout->data;
+  float *din = a->din->data;
+  const double alpha = (double)n->a.alpha;
+  const size_t total = csm_tensor_numel(&a->in[0]);
+#pragma omp parallel for schedule(static) if (total >= PAR_MIN)
+  for (size_t i = 0; i < total; i++)
+    din[i] += (float)((double)g[i] * unary_slope(op, (double)x[i], (double)y[i], alpha));
+  return CSM_OK;
 }
