@@ -120,6 +120,14 @@ int csm_model_layers(const csm_model *m, int *nodes, int max);
  * Cached plans are dropped. */
 csm_status csm_model_randomize_layers(csm_model *m, int count, uint64_t seed);
 
+/* A copy of every float constant of a model (src/nn/weights_copy.c), to put
+ * the weights back after randomizing them. */
+typedef struct csm_weights csm_weights;
+csm_status csm_model_weights_save(const csm_model *m, csm_weights **out);
+/* Restores the saved values (the same model) and drops cached plans. */
+csm_status csm_model_weights_restore(csm_model *m, const csm_weights *w);
+void csm_weights_free(csm_weights *w);
+
 #ifdef __cplusplus
 }
 #endif
