@@ -110,25 +110,21 @@ csm_status csm_task_load_custom(const char *model_path, const csm_task_info *inf
   /* The model decides how many classes there are when the caller leaves it
    * open; attach it first with a kind that accepts any output length. */
   csm_task_output kind = o->kind;
+  /* A sigmoid always has 2 classes (p and 1 - p of one value). */
+  if (kind == CSM_TASK_SIGMOID && o->n_classes == 0) o->n_classes = 2;
   int open_classes = o->n_classes == 0 && (kind == CSM_TASK_PROBS || kind == CSM_TASK_LOGITS ||
-                                           kind == CSM_TASK_LOGIT || kind == CSM_TASK_SIGMOID);
+                                           kind == CSM_TASK_LOGIT);
   if (open_classes) o->kind = CSM_TASK_EMBEDDING;
   o->name = info->name ? info->name : "custom"; /* for error messages until copied */
   st = csm_task_attach_model(t, model_path, info->output);
   if (open_classes) o->kind = kind;
-  if (!st && open_classes && kind != CSM_TASK_SIGMOID) {
+  if (!st && open_classes) {
     if (t->n_out > CSM_TASK_MAX_CLASSES)
       st = csm_fail(CSM_EINPUT, "%s: output has %zu values, more than %d classes", model_path,
                     t->n_out, CSM_TASK_MAX_CLASSES);
     else
       o->n_classes = (int)t->n_out;
-  } else if (!st && open_classes) {
-    o->n_classes = 2;
   }
-  if (!st && open_classes && t->n_out != csm_task_expected_numel(o))
-    st = csm_fail(CSM_EINPUT, "%s: output has %zu values per input, a %s wants %zu", model_path,
-                  t->n_out, kind == CSM_TASK_SIGMOID ? "sigmoid" : "class output",
-                  csm_task_expected_numel(o));
   if (!st) {
     o->name = NULL;
     st = copy_strings(t, model_path, info);

@@ -94,6 +94,42 @@ static csm_status verify_score(void *vctx, const float *inputs, int n, float *co
   return CSM_OK;
 }
 
+/* d cos(a, b) / d a for the raw (unnormalized) a: (b^ - cos a^) / |a|,
+ * added to d with factor w. */
+static void cos_grad(const float *a_raw, const float *b_unit, int dim, float w, float *d) {
+  double na = 0, s = 0;
+  for (int k = 0; k < dim; k++)
+    na += (double)a_raw[k] * a_raw[k];
+  na = sqrt(na);
+  if (na == 0) return; /* a zero embedding: cos is 0 all around it */
+  for (int k = 0; k < dim; k++)
+    s += a_raw[k] / na * b_unit[k];
+  for (int k = 0; k < dim; k++)
+    d[k] += (float)(w * (b_unit[k] - s * a_raw[k] / na) / na);
+}
+
+static csm_status verify_conf_grad(void *vctx, const float *raw, int n, float *conf, float *draw) {
+  embed_ctx *c = vctx;
+  int dim = c->dim;
+  float *unit = csm_malloc_array(2, (size_t)dim * sizeof(float));
+  if (!unit) return CSM_ENOMEM;
+  float sign = c->genuine ? 1.0f : -1.0f;
+  memset(draw, 0, (size_t)n * 2 * (size_t)dim * sizeof(float));
+  for (int i = 0; i < n; i++) {
+    const float *a = raw + (size_t)(2 * i) * dim, *b = a + dim;
+    memcpy(unit, a, (size_t)dim * sizeof(float));
+    memcpy(unit + dim, b, (size_t)dim * sizeof(float));
+    l2_normalize(unit, dim);
+    l2_normalize(unit + dim, dim);
+    float s = dot(unit, unit + dim, dim);
+    conf[i] = c->genuine ? s - c->threshold : c->threshold - s;
+    cos_grad(a, unit + dim, dim, sign, draw + (size_t)(2 * i) * dim);
+    cos_grad(b, unit, dim, sign, draw + (size_t)(2 * i + 1) * dim);
+  }
+  free(unit);
+  return CSM_OK;
+}
+
 static csm_status scorer_init(csm_task *t, const char *who, csm_scorer *out, embed_ctx **ctx) {
   if (!t || !out) return csm_fail(CSM_EUSAGE, "%s: NULL argument", who);
   int dim = csm_task_embedding_dim(t);
@@ -110,6 +146,7 @@ static csm_status scorer_init(csm_task *t, const char *who, csm_scorer *out, emb
     out->black[k] = info->offset;
   out->ctx = c;
   out->free_ctx = embed_ctx_free;
+  csm_task_scorer_white_box(t, out);
   *ctx = c;
   return CSM_OK;
 }
@@ -123,6 +160,7 @@ csm_status csm_scorer_verify(csm_task *t, float threshold, int genuine, csm_scor
   c->threshold = threshold, c->genuine = genuine != 0;
   out->views = 2;
   out->score = verify_score;
+  out->conf_grad = verify_conf_grad;
   snprintf(out->what, sizeof out->what, genuine ? "cos - %.3f (genuine)" : "%.3f - cos (impostor)",
            threshold);
   return CSM_OK;
@@ -331,6 +369,34 @@ static csm_status identify_score(void *vctx, const float *inputs, int n, float *
   return CSM_OK;
 }
 
+/* conf = cos to the identity's closest gallery embedding; the gradient
+ * flows to that embedding's similarity (the max picks one). */
+static csm_status identify_conf_grad(void *vctx, const float *raw, int n, float *conf,
+                                     float *draw) {
+  embed_ctx *c = vctx;
+  const csm_gallery *g = c->gallery;
+  int dim = c->dim;
+  float *unit = csm_malloc_array((size_t)dim, sizeof(float));
+  if (!unit) return CSM_ENOMEM;
+  memset(draw, 0, (size_t)n * (size_t)dim * sizeof(float));
+  for (int i = 0; i < n; i++) {
+    const float *a = raw + (size_t)i * dim;
+    memcpy(unit, a, (size_t)dim * sizeof(float));
+    l2_normalize(unit, dim);
+    int best = -1;
+    float best_s = -INFINITY;
+    for (int e = 0; e < g->n_emb; e++)
+      if (g->owner[e] == c->identity) {
+        float s = dot(g->emb + (size_t)e * dim, unit, dim);
+        if (s > best_s) best_s = s, best = e;
+      }
+    conf[i] = best_s;
+    if (best >= 0) cos_grad(a, g->emb + (size_t)best * dim, dim, 1.0f, draw + (size_t)i * dim);
+  }
+  free(unit);
+  return CSM_OK;
+}
+
 csm_status csm_scorer_identify(csm_task *t, const csm_gallery *g, int identity, csm_scorer *out) {
   if (!g) return csm_fail(CSM_EUSAGE, "csm_scorer_identify: NULL gallery");
   if (identity < 0 || identity >= g->n_id)
@@ -345,6 +411,7 @@ csm_status csm_scorer_identify(csm_task *t, const csm_gallery *g, int identity, 
   if (st) return st;
   c->gallery = g, c->identity = identity;
   out->score = identify_score;
+  out->conf_grad = identify_conf_grad;
   snprintf(out->what, sizeof out->what, "cos to %.40s", g->names[identity]);
   return CSM_OK;
 }

@@ -24,6 +24,9 @@ csm_status csm_task_attach_model(csm_task *t, const char *path, const char *outp
 size_t csm_task_expected_numel(const csm_task_info *info);
 
 /* CSM_TASK_POSE: 468 x 3 crop-pixel landmarks -> the 9 bin scores. */
+/* Fills the scorer's white-box fields (model, node, raw_numel) for task t. */
+void csm_task_scorer_white_box(csm_task *t, csm_scorer *out);
+
 csm_status csm_pose_scores(const csm_task_info *info, const float *raw, size_t n_out,
                            csm_task_result *out);
 
