@@ -47,6 +47,8 @@ csm_status csm_map_render(const float *map, const unsigned char *valid, int w, i
 
 /* Images side by side, top-aligned, `gap` pixels of white between them. */
 csm_status csm_image_hstack(const csm_image *imgs, int n, int gap, csm_image *out);
+/* Images one under another, left-aligned, `gap` pixels of white between. */
+csm_status csm_image_vstack(const csm_image *imgs, int n, int gap, csm_image *out);
 
 /* ---- Text files (src/report/text_file.c) ------------------------------------ */
 

@@ -55,3 +55,21 @@ csm_status csm_reproject(const float *map, const unsigned char *valid, int w, in
     }
   return CSM_OK;
 }
+
+csm_status csm_reproject_input(const float *map, const unsigned char *valid, int w, int h,
+                               const csm_view *view, int size, float *out) {
+  if (!map || !view || !view->corr || !out)
+    return csm_fail(CSM_EUSAGE, "csm_reproject_input: NULL map, view or output");
+  if (w < 1 || h < 1 || size < 1)
+    return csm_fail(CSM_EUSAGE, "csm_reproject_input: map %dx%d, input %d", w, h, size);
+  const double *m = view->crop;
+  for (int j = 0; j < size; j++)
+    for (int i = 0; i < size; i++) {
+      /* Input pixel centre -> image point (the crop's matrix) -> canonical. */
+      double x = m[0] * (i + 0.5) + m[1] * (j + 0.5) + m[2];
+      double y = m[3] * (i + 0.5) + m[4] * (j + 0.5) + m[5], u, v;
+      out[(size_t)j * size + i] =
+          csm_corr_to_canon(view->corr, x, y, &u, &v) ? sample(map, valid, w, h, u, v) : NAN;
+    }
+  return CSM_OK;
+}

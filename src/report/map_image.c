@@ -206,3 +206,30 @@ csm_status csm_image_hstack(const csm_image *imgs, int n, int gap, csm_image *ou
   }
   return CSM_OK;
 }
+
+csm_status csm_image_vstack(const csm_image *imgs, int n, int gap, csm_image *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!imgs || n <= 0 || gap < 0 || !out)
+    return csm_fail(CSM_EUSAGE, "csm_image_vstack: no images (n = %d, gap = %d)", n, gap);
+  long long w = 0, h = (long long)gap * (n - 1);
+  for (int k = 0; k < n; k++) {
+    if (!imgs[k].rgb || imgs[k].w <= 0 || imgs[k].h <= 0)
+      return csm_fail(CSM_EUSAGE, "csm_image_vstack: image %d is empty", k);
+    h += imgs[k].h;
+    if (imgs[k].w > w) w = imgs[k].w;
+    if (h > CSM_IMAGE_MAX_PIXELS)
+      return csm_fail(CSM_EUSAGE, "csm_image_vstack: the column is too tall");
+  }
+  if (w * h > CSM_IMAGE_MAX_PIXELS)
+    return csm_fail(CSM_EUSAGE, "csm_image_vstack: %lldx%lld is too large", w, h);
+  csm_status st = new_image((int)w, (int)h, 255, out);
+  if (st) return st;
+  size_t y0 = 0;
+  for (int k = 0; k < n; k++) {
+    for (int y = 0; y < imgs[k].h; y++)
+      memcpy(out->rgb + ((y0 + (size_t)y) * (size_t)out->w) * 3,
+             imgs[k].rgb + (size_t)y * imgs[k].w * 3, (size_t)imgs[k].w * 3);
+    y0 += (size_t)imgs[k].h + (size_t)gap;
+  }
+  return CSM_OK;
+}

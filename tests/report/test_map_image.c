@@ -278,6 +278,28 @@ static void test_hstack(void **state) {
   expect_usage(csm_image_hstack(&empty, 1, 0, &out), &out);
 }
 
+static void test_vstack(void **state) {
+  (void)state;
+  unsigned char a_px[3 * 2 * 3], b_px[5 * 4 * 3];
+  memset(a_px, 10, sizeof a_px);
+  memset(b_px, 20, sizeof b_px);
+  csm_image imgs[2] = {{3, 2, a_px}, {5, 4, b_px}}, out;
+  CSM_ASSERT_OK(csm_image_vstack(imgs, 2, 1, &out));
+  assert_int_equal(out.w, 5);
+  assert_int_equal(out.h, 2 + 1 + 4);
+  assert_int_equal(pixel(&out, 0, 0)[0], 10);
+  assert_int_equal(pixel(&out, 2, 1)[2], 10);
+  assert_int_equal(pixel(&out, 4, 0)[0], 255); /* right of the narrower image */
+  assert_int_equal(pixel(&out, 0, 2)[1], 255); /* the gap */
+  assert_int_equal(pixel(&out, 0, 3)[0], 20);
+  assert_int_equal(pixel(&out, 4, 6)[2], 20);
+  csm_image_free(&out);
+  expect_usage(csm_image_vstack(imgs, 0, 0, &out), &out);
+  expect_usage(csm_image_vstack(imgs, 2, -1, &out), &out);
+  csm_image empty = {0, 0, NULL};
+  expect_usage(csm_image_vstack(&empty, 1, 0, &out), &out);
+}
+
 static void test_write_file_atomic(void **state) {
   (void)state;
   char path[700], buf[64];
@@ -322,6 +344,7 @@ int main(void) {
       cmocka_unit_test(test_render_layout_and_defaults),
       cmocka_unit_test(test_render_bad_args),
       cmocka_unit_test(test_hstack),
+      cmocka_unit_test(test_vstack),
       cmocka_unit_test(test_write_file_atomic),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
