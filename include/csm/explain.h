@@ -144,6 +144,12 @@ csm_status csm_cms_load(const char *path, csm_cms **out);
  * invalid canonical pixels. */
 csm_status csm_reproject(const float *map, const unsigned char *valid, int w, int h,
                          const csm_corr *corr, int image_w, int image_h, float *out);
+/* The same onto a face's model input: each input pixel centre of the view
+ * (its crop matrix and corr) reads the map at its canonical point. out:
+ * size x size floats, NAN off the visible face. The CMS and CIS as maps in
+ * the input space of the generic methods. */
+csm_status csm_reproject_input(const float *map, const unsigned char *valid, int w, int h,
+                               const csm_view *view, int size, float *out);
 
 /* ---- Generic saliency methods, the paper's baselines (src/explain/cam.c,
  * scorecam.c, gradient.c, window_occlusion.c, methods.c) -------------------
