@@ -22,6 +22,9 @@ int csm_cli_cms(int argc, char **argv);
 int csm_cli_reproject(int argc, char **argv);
 int csm_cli_report(int argc, char **argv);
 int csm_cli_demo(int argc, char **argv);
+int csm_cli_compare(int argc, char **argv);
+int csm_cli_eval(int argc, char **argv);
+int csm_cli_sanity(int argc, char **argv);
 
 /* Prints "csm: <last error>" and returns the exit code for st. */
 int csm_cli_fail(csm_status st);

@@ -5,13 +5,19 @@
 #include <string.h>
 
 #include "cli.h"
+#include "csm/explain.h"
 
 static const char *help =
-    "usage: csm models [--json] [--model NAME|PATH]...\n\n"
+    "usage: csm models [--json] [--model NAME|PATH]...\n"
+    "       csm models --layers --model NAME|PATH [--json]\n\n"
     "Lists every installed model (or the ones given) with its input shape, outputs\n"
     "(name and shape at batch 1), parameter count and FLOPs per image.\n\n"
     "  --model M   a model name from the models folder, or a path to a model.json\n"
-    "  --json      JSON array of {name, input, outputs: [{name, shape}], params, flops}\n";
+    "  --json      JSON array of {name, input, outputs: [{name, shape}], params, flops}\n"
+    "  --layers    the model's feature maps (values [1, H, W, C] at batch 1) for\n"
+    "              --layer: name, op, shape; 'cam' marks the default CAM layer, 'w N'\n"
+    "              the N-th weighted layer from the output (what csm sanity randomizes)\n"
+    "              (--json: [{name, op, shape, cam, weighted}])\n";
 
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -91,8 +97,55 @@ done:
   return st;
 }
 
+/* The feature maps of one model, for choosing a CAM layer. */
+static csm_status describe_layers(FILE *out, const char *name, int json) {
+  char path[PATH_MAX];
+  csm_model *m;
+  csm_status st = csm_model_load(csm_cli_model_path(name, path, sizeof path), &m);
+  if (st) return st;
+  int cam = -1, n_layers = csm_model_layers(m, NULL, 0);
+  int *layers = calloc((size_t)n_layers + 1, sizeof *layers);
+  if (!layers) {
+    csm_model_free(m);
+    return csm_fail(CSM_ENOMEM, "out of memory");
+  }
+  csm_model_layers(m, layers, n_layers);
+  if (csm_cam_default_layer(m, &cam)) cam = -1;
+  if (json)
+    fprintf(out, "[");
+  else
+    fprintf(out, "%-48s %-18s %-18s\n", "layer", "op", "shape (batch 1)");
+  int first = 1;
+  for (int i = 0; i < csm_model_node_count(m); i++) {
+    csm_shape s;
+    if (csm_model_node_shape(m, i, 1, &s) || s.rank != 4) continue;
+    int w = 0;
+    for (int k = 0; k < n_layers; k++)
+      if (layers[k] == i) w = n_layers - k;
+    char buf[128];
+    if (json) {
+      fprintf(out, "%s\n  {\"name\": ", first ? "" : ",");
+      csm_json_string(out, csm_model_node_name(m, i));
+      fprintf(out, ", \"op\": \"%s\", \"shape\": ", csm_model_node_op(m, i));
+      csm_json_shape(out, &s);
+      fprintf(out, ", \"cam\": %s, \"weighted\": %d}", i == cam ? "true" : "false", w);
+    } else {
+      fprintf(out, "%-48s %-18s %-18s", csm_model_node_name(m, i), csm_model_node_op(m, i),
+              csm_shape_str(&s, buf, sizeof buf));
+      if (i == cam) fprintf(out, " cam");
+      if (w) fprintf(out, " w %d", w);
+      fprintf(out, "\n");
+    }
+    first = 0;
+  }
+  if (json) fprintf(out, "\n]\n");
+  free(layers);
+  csm_model_free(m);
+  return CSM_OK;
+}
+
 int csm_cli_models(int argc, char **argv) {
-  int json = 0, n = 0, n_given = 0;
+  int json = 0, n = 0, n_given = 0, layers = 0;
   char **names = NULL;
   const char **given = calloc((size_t)argc, sizeof(char *));
   int rc = CSM_EXIT_OK;
@@ -104,12 +157,32 @@ int csm_cli_models(int argc, char **argv) {
       return CSM_EXIT_OK;
     } else if (!strcmp(argv[i], "--json")) {
       json = 1;
+    } else if (!strcmp(argv[i], "--layers")) {
+      layers = 1;
     } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
       given[n_given++] = argv[++i];
     } else {
       free(given);
       return csm_cli_usage_error("models", "unexpected argument '%s'", argv[i]);
     }
+  }
+  if (layers) {
+    csm_status st =
+        n_given == 1 ? CSM_OK : csm_fail(CSM_EUSAGE, "--layers wants exactly one --model");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = st ? NULL : open_memstream(&text, &len);
+    if (!st && !out) st = csm_fail(CSM_ENOMEM, "out of memory");
+    if (out) {
+      st = describe_layers(out, given[0], json);
+      fclose(out);
+    }
+    if (!st) fwrite(text, 1, len, stdout);
+    free(text);
+    free(given);
+    return st == CSM_EUSAGE ? csm_cli_usage_error("models", "--layers wants exactly one --model")
+           : st             ? csm_cli_fail(st)
+                            : CSM_EXIT_OK;
   }
   if (!n_given && list_installed(&names, &n)) {
     free(given);

@@ -195,6 +195,10 @@ void face_cis_free(face_cis *f) {
   csm_occlusion_free(&f->occ);
   csm_map_free(&f->cis);
   csm_image_free(&f->crop);
+  csm_image_free(&f->crop2);
+  if (f->result_free) f->result_free(f->result);
+  f->result = NULL;
+  f->result_free = NULL;
 }
 
 /* ---- One image ------------------------------------------------------------ */
@@ -325,24 +329,30 @@ static csm_status explain_sample(explain_ctx *x, const explain_args *a, const ex
     csm_occlusion_options opt = a->occ;
     opt.progress = print_progress;
     opt.progress_ctx = pr;
-    st = csm_occlusion_run(&sc, view, x->centres, x->n_centres, x->size, x->size, &opt, &f->occ);
-    if (!st) {
-      csm_cis_valid(x->mask, view, views, x->size, x->size, valid);
-      st = csm_cis_compute(&f->occ, a->occ.footprint, valid, x->size, x->size, &f->cis);
+    if (!x->skip_cis) {
+      st = csm_occlusion_run(&sc, view, x->centres, x->n_centres, x->size, x->size, &opt,
+                             &f->occ);
+      if (!st) {
+        csm_cis_valid(x->mask, view, views, x->size, x->size, valid);
+        st = csm_cis_compute(&f->occ, a->occ.footprint, valid, x->size, x->size, &f->cis);
+      }
     }
   }
-  /* The first face's crop as the model sees it, in colour, for the
-   * input-space picture. */
-  if (!st)
-    st = csm_image_warp_affine(imgs[0], view[0].crop, info->size, info->size, 3, 0, 255, rgb);
-  if (!st) {
+  /* The faces' crops as the model sees them, in colour, for the
+   * input-space pictures. */
+  for (int v = 0; !st && v < views; v++) {
+    csm_image *crop = v ? &f->crop2 : &f->crop;
+    st = csm_image_warp_affine(imgs[v], view[v].crop, info->size, info->size, 3, 0, 255, rgb);
     size_t n = (size_t)info->size * info->size * 3;
-    f->crop.w = f->crop.h = info->size;
-    f->crop.rgb = malloc(n);
-    if (!f->crop.rgb) st = csm_fail(CSM_ENOMEM, "out of memory");
+    if (!st) {
+      crop->w = crop->h = info->size;
+      crop->rgb = malloc(n);
+      if (!crop->rgb) st = csm_fail(CSM_ENOMEM, "out of memory");
+    }
     for (size_t k = 0; !st && k < n; k++)
-      f->crop.rgb[k] = (unsigned char)lrintf(fminf(fmaxf(rgb[k], 0), 255));
+      crop->rgb[k] = (unsigned char)lrintf(fminf(fmaxf(rgb[k], 0), 255));
   }
+  if (!st && x->sample_hook) st = x->sample_hook(x->hook_ctx, &sc, view, views, f);
   csm_scorer_free(&sc);
   csm_corr_free(corr[0]);
   csm_corr_free(corr[1]);

@@ -63,6 +63,8 @@ void explain_write_parameters(FILE *fp, const explain_args *a, int canon_size);
 extern const char *explain_options_help;
 
 /* Loaded once per run. */
+typedef struct face_cis face_cis;
+
 typedef struct explain_ctx {
   csm_task *task;
   csm_face_detector *det;
@@ -75,13 +77,20 @@ typedef struct explain_ctx {
   int cls; /* the --class index, -1: predicted per face */
   csm_gallery *gallery;
   float threshold;
+  /* csm compare, eval and sanity: called for every sample after its CIS
+   * (none when skip_cis), while its scorer and views are alive; it may
+   * hang its own results on f->result. */
+  csm_status (*sample_hook)(void *ctx, const csm_scorer *sc, const csm_view *views, int n_views,
+                            face_cis *f);
+  void *hook_ctx;
+  int skip_cis;
 } explain_ctx;
 
 csm_status explain_open(const explain_args *a, explain_ctx *x);
 void explain_close(explain_ctx *x);
 
 /* One face's result. */
-typedef struct face_cis {
+struct face_cis {
   csm_face face;
   int face_index; /* 1-based within its image */
   int label;      /* the class explained (-1: a value task) */
@@ -91,7 +100,10 @@ typedef struct face_cis {
   csm_occlusion occ;
   csm_map cis;
   csm_image crop; /* the model's input crop as RGB, for the input-space picture */
-} face_cis;
+  csm_image crop2; /* a verify pair's second crop */
+  void *result;    /* the sample hook's (freed with result_free) */
+  void (*result_free)(void *result);
+};
 
 void face_cis_free(face_cis *f);
 

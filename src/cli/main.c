@@ -19,7 +19,10 @@ static void usage(FILE *fp) {
           "  cms      canonical model saliency: the mean CIS over a dataset (resumable)\n"
           "  reproject  a canonical map (e.g. a CMS) drawn onto every face of images\n"
           "  report   a static HTML page from cis/cms output folders\n"
-          "  demo     CIS, CMS, reprojections and the report on the built-in photos\n\n"
+          "  demo     CIS, CMS, reprojections and the report on the built-in photos\n"
+          "  compare  every method's map of every face side by side (CIS, CMS, Grad-CAM...)\n"
+          "  eval     faithfulness of the methods: Average Drop, %% Increase, Win %%, AUCs\n"
+          "  sanity   cascading weight randomization: do the maps depend on the model?\n\n"
           "'csm <command> --help' describes a command. Threads: --threads N or CSM_THREADS\n"
           "(default: all cores). Exit codes: 0 ok, 1 bad usage, 2 bad input, 3 internal.\n",
           CSM_VERSION);
@@ -70,6 +73,9 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "reproject")) return csm_cli_reproject(sub_argc, sub_argv);
   if (!strcmp(cmd, "report")) return csm_cli_report(sub_argc, sub_argv);
   if (!strcmp(cmd, "demo")) return csm_cli_demo(sub_argc, sub_argv);
+  if (!strcmp(cmd, "compare")) return csm_cli_compare(sub_argc, sub_argv);
+  if (!strcmp(cmd, "eval")) return csm_cli_eval(sub_argc, sub_argv);
+  if (!strcmp(cmd, "sanity")) return csm_cli_sanity(sub_argc, sub_argv);
   fprintf(stderr, "csm: unknown command '%s' (see 'csm --help')\n", cmd);
   return CSM_EXIT_USAGE;
 }
