@@ -64,6 +64,25 @@ static int has_cam(const method_list *ml) {
          method_list_has(ml, CSM_METHOD_SCORECAM);
 }
 
+/* The command's per-sample work, then a progress line: samples done, the
+ * rate and the time left, estimated from the inputs still to come (one
+ * sample each until they are seen). */
+static csm_status progress_hook(void *ctx, const csm_scorer *sc, const csm_view *views, int n_views,
+                                face_cis *f) {
+  methods_run *r = ctx;
+  csm_status st = r->hook(r->hook_ctx, sc, views, n_views, f);
+  if (st) return st;
+  r->samples_done++;
+  if (explain_progress_wanted(&r->a)) {
+    double el = csm_now() - r->t0, rate = r->samples_done / (el > 0 ? el : 1e-9);
+    int left = r->n_in - r->inputs_done - 1;
+    fprintf(stderr, "\rcsm %s: %d face%s done (input %d/%d), %.2f faces/s, ETA %.0f s      ",
+            r->cmd, r->samples_done, r->samples_done == 1 ? "" : "s", r->inputs_done + 1, r->n_in,
+            rate, (left > 0 ? left : 0) / (rate > 0 ? rate : 1e-9));
+  }
+  return CSM_OK;
+}
+
 csm_status methods_run_all(methods_run *r,
                            csm_status (*hook)(void *ctx, const csm_scorer *sc,
                                               const csm_view *views, int n_views, face_cis *f),
@@ -80,14 +99,16 @@ csm_status methods_run_all(methods_run *r,
     st = method_resolve_layer(&r->ma, csm_task_model(r->x.task), &r->layer_name);
   if (!st && r->cms_path) st = method_load_cms(r->cms_path, r->x.size, &r->cms);
   r->x.skip_cis = !method_list_has(&r->ml, METHOD_CIS);
-  r->x.sample_hook = hook;
-  r->x.hook_ctx = hook_ctx;
+  r->hook = hook, r->hook_ctx = hook_ctx;
+  r->x.sample_hook = progress_hook;
+  r->x.hook_ctx = r;
   char what[64];
   snprintf(what, sizeof what, "csm %s", r->cmd);
   explain_progress pr = {what, 0, n, 0, 0, r->t0, 0, 0, explain_progress_wanted(&r->a)};
   for (int i = 0; !st && i < n; i++) {
     pr.image = i + 1;
     pr.faces_total_estimate = pr.faces_done + (n - i);
+    r->inputs_done = i;
     st = explain_input_run(&r->x, &r->a, &r->in[i], &pr, &r->faces[i], &r->n_faces[i]);
     if (!st && r->n_faces[i] == 0) st = csm_fail(CSM_EINPUT, "%s: no face found", r->in[i].path);
   }

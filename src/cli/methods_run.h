@@ -28,6 +28,11 @@ typedef struct methods_run {
   int *n_faces;
   const char **images;
   double t0;
+  /* The command's hook, wrapped to report progress per sample. */
+  csm_status (*hook)(void *ctx, const csm_scorer *sc, const csm_view *views, int n_views,
+                     face_cis *f);
+  void *hook_ctx;
+  int samples_done, inputs_done;
 } methods_run;
 
 typedef struct methods_run_spec {
