@@ -233,11 +233,19 @@ static csm_status write_png(const methods_run *r, int i, const face_cis *f) {
   csm_image tiles[METHODS_MAX + 1], rows[2], grid = {0, 0, NULL};
   memset(rows, 0, sizeof rows);
   csm_status st = CSM_OK;
+  /* Small inputs are enlarged (bilinear) to be seen. */
+  int shown = e->size < 128 ? e->size * (e->size < 64 ? 4 : 2) : e->size;
   for (int v = 0; !st && v < e->views; v++) {
-    tiles[0] = v ? f->crop2 : f->crop;
-    for (int k = 0; k < e->n; k++)
-      tiles[k + 1] = (csm_image){e->size, e->size, e->negative[k] + pp * 3 * v};
-    st = csm_image_hstack(tiles, e->n + 1, 4, &rows[v]);
+    int made = 0;
+    for (int k = 0; !st && k <= e->n; k++) {
+      csm_image src = k ? (csm_image){e->size, e->size, e->negative[k - 1] + pp * 3 * v}
+                        : (v ? f->crop2 : f->crop);
+      st = csm_image_resize(&src, shown, shown, CSM_RESIZE_BILINEAR, &tiles[k]);
+      if (!st) made++;
+    }
+    if (!st) st = csm_image_hstack(tiles, e->n + 1, 4, &rows[v]);
+    for (int k = 0; k < made; k++)
+      csm_image_free(&tiles[k]);
   }
   if (!st) st = csm_image_vstack(rows, e->views, 4, &grid);
   char path[4096];
