@@ -98,6 +98,37 @@ for m in ["gradcam", "gradient"]:
 PY
 ls "$tmp/san"/*_sanity_gradient.png >/dev/null 2>&1 || fail "sanity -o wrote no strips"
 
+# ---- verify and identify (embed-faceres): every face of a sample its map ----
+shared=${CSM_SHARED_DATA:-}
+F=$shared/faceapi
+if [ -d "$F/amy" ] && [ -f "$models/faceres.json" ]; then
+  "$csm" compare --task verify --threshold 0.585 --methods gradcam,gradient --quiet \
+    "$F/amy/amy1.png" "$F/amy/amy2.png" -o "$tmp/vcmp" 2>"$tmp/err" || fail "verify compare: $(cat "$tmp/err")"
+  mkdir -p "$tmp/gallery/amy" "$tmp/gallery/howard"
+  cp "$F/amy/amy2.png" "$tmp/gallery/amy/"
+  cp "$F/howard/howard2.png" "$tmp/gallery/howard/"
+  "$csm" compare --task identify --gallery "$tmp/gallery" --methods gradient --quiet \
+    "$F/amy/amy1.png" -o "$tmp/icmp" 2>"$tmp/err" || fail "identify compare: $(cat "$tmp/err")"
+  "$py" - "$tmp/vcmp" "$tmp/icmp" <<'PY' || fail "verify/identify maps"
+import json, os, sys
+import numpy as np
+v = json.load(open(os.path.join(sys.argv[1], "compare.json")))
+f = v["faces"][0]
+assert f["explains"] == "genuine", f
+for m in ["gradcam", "gradient"]:
+    a = np.load(os.path.join(sys.argv[1], f["maps"][m]["npy"]))
+    assert a.shape == (2, 224, 224), a.shape
+    assert np.isfinite(a).all() and a[0].max() > 0 and a[1].max() > 0, m  # both faces explained
+i = json.load(open(os.path.join(sys.argv[2], "compare.json")))
+f = i["faces"][0]
+assert f["explains"] == "amy", f
+a = np.load(os.path.join(sys.argv[2], f["maps"]["gradient"]["npy"]))
+assert a.shape == (224, 224) and a.max() > 0
+PY
+else
+  echo "no ../shared/data/faceapi or faceres: verify/identify part skipped"
+fi
+
 # ---- models --layers ----------------------------------------------------------
 "$csm" models --layers --model gender --json >"$tmp/layers.json" 2>"$tmp/err" ||
   fail "models --layers: $(cat "$tmp/err")"
