@@ -3,133 +3,20 @@
  * where each element came from:
  *   Reshape, Squeeze, ExpandDims, Identity: the same element order, din += dout.
  *   StridedSlice: dout added at the sliced positions (the rest of din is
- *     unchanged). The slice spec is resolved as in ops/strided_slice.c (its
- *     helpers are static there, so the resolution is repeated here).
+ *     unchanged), with the forward's resolved spec (ops/strided_slice.h).
  *   Pack: operand k's slice along the new axis.
  *   Concat: operand k's range along the axis (the last operand).
  *   DepthToSpace: the inverse permutation (DCR order, NHWC). */
 #include "backward.h"
-#include "../ops/op.h"
+#include "../ops/strided_slice.h"
 
 #include <string.h>
-
-/* ---- StridedSlice: the spec resolved like ops/strided_slice.c ---- */
-
-#define SPARSE_MAX (2 * CSM_MAX_RANK + 8)
-
-typedef struct slice_plan {
-  int rank; /* input rank */
-  int64_t begin[CSM_MAX_RANK], stride[CSM_MAX_RANK], size[CSM_MAX_RANK];
-} slice_plan;
-
-static csm_status read_spec(const csm_tensor *t, const char *what, int64_t *v, int *count) {
-  if (t->shape.rank != 1)
-    return csm_fail(CSM_EINPUT, "%s must be a vector, got rank %d", what, t->shape.rank);
-  return csm_op_ints(t, what, v, SPARSE_MAX, count);
-}
-
-static int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : x > hi ? hi : x; }
-
-/* Per input dim: first index, stride and count (TF's processing shape).
- * New axes and shrunk dims change only the output's shape, not the order of
- * its elements, so they are not needed here beyond the spec walk. */
-static csm_status slice_plan_make(const csm_node *n, const csm_tensor *in, slice_plan *p) {
-  const csm_shape *s = &in[0].shape;
-  int64_t sb[SPARSE_MAX], se[SPARSE_MAX], ss[SPARSE_MAX];
-  int64_t db[CSM_MAX_RANK], de[CSM_MAX_RANK];
-  int nb, ne, ns, sdims, full = 0, add_after = 0, seen = 0;
-  unsigned bm = (unsigned)n->a.begin_mask, em = (unsigned)n->a.end_mask;
-  unsigned ell = (unsigned)n->a.ellipsis_mask, na = (unsigned)n->a.new_axis_mask;
-  unsigned shr = (unsigned)n->a.shrink_axis_mask;
-  unsigned dbm = 0, dem = 0, dsm = 0;
-  csm_status st;
-
-  if (n->n_in != 4) return csm_fail(CSM_EINPUT, "StridedSlice takes 4 inputs, got %d", n->n_in);
-  if ((st = read_spec(&in[1], "begin", sb, &nb)) || (st = read_spec(&in[2], "end", se, &ne)) ||
-      (st = read_spec(&in[3], "strides", ss, &ns)))
-    return st;
-  if (nb != ne || nb != ns)
-    return csm_fail(CSM_EINPUT, "begin, end and strides have %d, %d and %d entries", nb, ne, ns);
-  if (ell & (ell - 1)) return csm_fail(CSM_EINPUT, "more than one ellipsis in ellipsis_mask");
-
-  /* Step 1: count new axes after the ellipsis; add an implicit one at the end. */
-  sdims = nb;
-  for (int i = 0; i < sdims; i++) {
-    if (seen && (na & (1u << i))) add_after++;
-    if (ell & (1u << i)) seen = 1;
-  }
-  if (!seen) ell |= 1u << sdims++;
-
-  /* Step 2: the dense spec. */
-  p->rank = s->rank;
-  for (int d = 0; d < s->rank; d++) {
-    db[d] = de[d] = 0;
-    p->stride[d] = 1;
-  }
-  for (int i = 0; i < sdims; i++) {
-    unsigned bit = 1u << i;
-    if (ell & bit) {
-      int next = s->rank - (sdims - i) + 1 + add_after;
-      if (next > s->rank) next = s->rank;
-      for (; full < next; full++) {
-        db[full] = de[full] = 0;
-        p->stride[full] = 1;
-        dbm |= 1u << full;
-        dem |= 1u << full;
-      }
-    } else if (!(na & bit)) {
-      if (full == s->rank)
-        return csm_fail(CSM_EINPUT, "slice spec indexes more than the %d input dims", s->rank);
-      db[full] = sb[i];
-      de[full] = se[i];
-      p->stride[full] = ss[i];
-      if (bm & bit) dbm |= 1u << full;
-      if (em & bit) dem |= 1u << full;
-      if (shr & bit) dsm |= 1u << full;
-      full++;
-    }
-  }
-
-  /* Step 3: canonical begin/end per dim (clamped; masks take the full range). */
-  for (int d = 0; d < s->rank; d++) {
-    int64_t dim = s->d[d], stride = p->stride[d], len;
-    int shrink = (dsm >> d) & 1;
-    if (stride == 0) return csm_fail(CSM_EINPUT, "strides[%d] is zero", d);
-    if (shrink && stride < 0)
-      return csm_fail(CSM_EINPUT, "a shrunk dim (%d) needs a positive stride", d);
-    if (shrink) {
-      int64_t x = db[d] < 0 ? dim + db[d] : db[d];
-      if (x < 0 || x >= dim)
-        return csm_fail(CSM_EINPUT, "slice index %lld out of range for dim %d of size %lld",
-                        (long long)db[d], d, (long long)dim);
-      db[d] = x;
-      de[d] = x + 1;
-    } else {
-      int64_t lo = stride > 0 ? 0 : -1, hi = stride > 0 ? dim : dim - 1;
-      if ((dbm >> d) & 1)
-        db[d] = stride > 0 ? lo : hi;
-      else
-        db[d] = clamp64(db[d] < 0 ? dim + db[d] : db[d], lo, hi);
-      if ((dem >> d) & 1)
-        de[d] = stride > 0 ? hi : lo;
-      else
-        de[d] = clamp64(de[d] < 0 ? dim + de[d] : de[d], lo, hi);
-    }
-    len = de[d] - db[d];
-    if (len == 0 || (len < 0) != (stride < 0))
-      p->size[d] = 0;
-    else
-      p->size[d] = len / stride + (len % stride != 0);
-    p->begin[d] = db[d];
-  }
-  return CSM_OK;
-}
 
 static csm_status slice_backward(const csm_backward_args *a) {
   const csm_shape *s = &a->in[0].shape;
   int64_t is[CSM_MAX_RANK], idx[CSM_MAX_RANK] = {0};
-  slice_plan p = {0};
-  csm_status st = slice_plan_make(a->node, a->in, &p);
+  csm_slice_plan p = {0};
+  csm_status st = csm_slice_plan_make(a->node, a->in, &p);
   if (st) return st;
   const float *g = a->dout->data;
   float *din = a->din->data;

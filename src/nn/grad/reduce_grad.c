@@ -1,6 +1,6 @@
 /* Backward pass of ReduceMean, ReduceSum and ReduceMax.
  *
- * The reduced axes are resolved as the forward resolves them (reduce.c):
+ * The reduced axes are the forward's (csm_reduce_axes, ops/reduce.c):
  * a scalar or vector int32 operand, negative axes count from the end,
  * repeats are ignored, an empty list reduces nothing (the op is then an
  * element-wise copy and so is its gradient). keep_dims only inserts size-1
@@ -22,30 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static csm_status reduced_axes(const csm_node *n, const csm_tensor *in, int *flag) {
-  int64_t axes[CSM_MAX_RANK];
-  int count, rank = in[0].shape.rank;
-  csm_status st;
-  if (n->n_in != 2)
-    return csm_fail(CSM_EINPUT, "%s takes 2 inputs (x, axes), got %d", csm_op_name(n->op), n->n_in);
-  if (in[1].shape.rank > 1)
-    return csm_fail(CSM_EINPUT, "%s: axes must be a scalar or a vector, got rank %d",
-                    csm_op_name(n->op), in[1].shape.rank);
-  if (in[1].dtype == CSM_I32 && in[1].shape.rank == 1 && in[1].shape.d[0] == 0)
-    count = 0;
-  else if ((st = csm_op_ints(&in[1], "axes", axes, CSM_MAX_RANK, &count)))
-    return st;
-  memset(flag, 0, sizeof(int) * CSM_MAX_RANK);
-  for (int i = 0; i < count; i++) {
-    int64_t ax = axes[i] < 0 ? axes[i] + rank : axes[i];
-    if (ax < 0 || ax >= rank)
-      return csm_fail(CSM_EINPUT, "%s: axis %lld is out of range for an input of rank %d",
-                      csm_op_name(n->op), (long long)axes[i], rank);
-    flag[ax] = 1;
-  }
-  return CSM_OK;
-}
-
 csm_status csm_backward_reduce(const csm_backward_args *a) {
   const csm_node *n = a->node;
   const csm_tensor *x = &a->in[0];
@@ -59,7 +35,9 @@ csm_status csm_backward_reduce(const csm_backward_args *a) {
     return csm_fail(CSM_EINTERNAL, "%s: no operand %d to differentiate", csm_op_name(n->op), a->k);
   if (x->dtype != CSM_F32 || a->din->dtype != CSM_F32)
     return csm_fail(CSM_EUNSUPPORTED, "%s: gradients need a float32 input", csm_op_name(n->op));
-  if ((st = reduced_axes(n, a->in, flag))) return st;
+  if (n->n_in != 2)
+    return csm_fail(CSM_EINPUT, "%s takes 2 inputs (x, axes), got %d", csm_op_name(n->op), n->n_in);
+  if ((st = csm_reduce_axes(n, a->in, flag))) return st;
   const size_t total_in = csm_tensor_numel(x), total_out = csm_tensor_numel(a->out);
   if (total_in == 0 || total_out == 0) return CSM_OK;
   /* Output element strides along the input dims (0 on reduced dims). */

@@ -9,26 +9,6 @@
 #include "../ops/op.h"
 #include "backward.h"
 
-typedef struct tap {
-  int64_t lo, hi;
-  double frac;
-} tap;
-
-static double ratio(int64_t in, int64_t out, int align) {
-  int shrink = align && out > 1;
-  return (double)(shrink ? in - 1 : in) / (double)(shrink ? out - 1 : out);
-}
-
-static tap tap_at(double r, int64_t i, int64_t in, int half) {
-  tap t;
-  double src = half ? r * ((double)i + 0.5) - 0.5 : r * (double)i;
-  double fl = floor(src), ce = ceil(src);
-  t.lo = fl > 0 ? (int64_t)fl : 0;
-  t.frac = src - (double)t.lo;
-  t.hi = ce < (double)(in - 1) ? (int64_t)ce : in - 1;
-  return t;
-}
-
 csm_status csm_backward_resize_bilinear(const csm_backward_args *a) {
   const csm_node *n = a->node;
   if (a->k != 0) return csm_fail(CSM_EUNSUPPORTED, "ResizeBilinear backward differentiates x only");
@@ -37,19 +17,20 @@ csm_status csm_backward_resize_bilinear(const csm_backward_args *a) {
   const int64_t batch = a->in[0].shape.d[0], ih = a->in[0].shape.d[1], iw = a->in[0].shape.d[2];
   const int64_t ch = a->in[0].shape.d[3], oh = a->dout->shape.d[1], ow = a->dout->shape.d[2];
   const int half = n->a.half_pixel_centers;
-  const double rr = ratio(ih, oh, n->a.align_corners), cr = ratio(iw, ow, n->a.align_corners);
+  const double rr = csm_resize_ratio(ih, oh, n->a.align_corners),
+               cr = csm_resize_ratio(iw, ow, n->a.align_corners);
   const float *dy = a->dout->data;
   float *dx = a->din->data;
   if (batch <= 0 || ch <= 0) return CSM_OK;
 #pragma omp parallel for schedule(static) if (batch > 1 && batch * oh * ow * ch >= 32768)
   for (int64_t b = 0; b < batch; b++) {
     for (int64_t r = 0; r < oh; r++) {
-      const tap rt = tap_at(rr, r, ih, half);
+      const csm_resize_tap rt = csm_resize_tap_at(rr, r, ih, half);
       float *top = dx + (b * ih + rt.lo) * iw * ch;
       float *bot = dx + (b * ih + rt.hi) * iw * ch;
       const double fr = rt.frac;
       for (int64_t c = 0; c < ow; c++) {
-        const tap ct = tap_at(cr, c, iw, half);
+        const csm_resize_tap ct = csm_resize_tap_at(cr, c, iw, half);
         const double fc = ct.frac;
         const float wtl = (float)((1 - fr) * (1 - fc)), wtr = (float)((1 - fr) * fc);
         const float wbl = (float)(fr * (1 - fc)), wbr = (float)(fr * fc);

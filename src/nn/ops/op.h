@@ -43,6 +43,22 @@ const csm_op_def *csm_op_def_get(csm_op_kind op);
 int64_t csm_window_out(int64_t in, int k, int stride, int dilation, csm_padding pad,
                        int pad_before_explicit, int pad_after_explicit, int *pad_before);
 
+/* The axes a ReduceMean/Sum/Max node reduces for its input in[0] (axes
+ * operand in[1]: a scalar or vector, negative from the end, repeats
+ * ignored): flag[d] = 1 for each (CSM_MAX_RANK entries). */
+csm_status csm_reduce_axes(const csm_node *n, const csm_tensor *in, int *flag);
+
+/* ResizeBilinear's source coordinate along one axis (ops/resize_bilinear.c,
+ * shared with its backward pass): the floor and ceil indices, clamped to the
+ * input as TF.js clamps them, and the (unclamped) fraction; ratio from
+ * csm_resize_ratio (align: align_corners; half: half_pixel_centers). */
+typedef struct csm_resize_tap {
+  int64_t lo, hi;
+  double frac;
+} csm_resize_tap;
+double csm_resize_ratio(int64_t in, int64_t out, int align);
+csm_resize_tap csm_resize_tap_at(double ratio, int64_t i, int64_t in, int half);
+
 /* Reads an int32 constant operand into v (at most max entries). */
 csm_status csm_op_ints(const csm_tensor *t, const char *what, int64_t *v, int max, int *count);
 

@@ -21,7 +21,7 @@
 #define PAR_MIN ((size_t)1 << 15)
 #define BLK 64 /* outputs accumulated together: 512 bytes of double on the stack */
 
-static csm_status reduced_axes(const csm_node *n, const csm_tensor *in, int *flag) {
+csm_status csm_reduce_axes(const csm_node *n, const csm_tensor *in, int *flag) {
   int64_t axes[CSM_MAX_RANK];
   int count, rank = in[0].shape.rank;
   csm_status st;
@@ -53,7 +53,7 @@ static csm_status reduce_infer(const csm_node *n, const csm_tensor *in, csm_tens
   if (in[0].dtype != CSM_F32)
     return csm_fail(CSM_EUNSUPPORTED, "%s needs a float32 input", csm_op_name(n->op));
   if ((st = csm_shape_numel(&in[0].shape, &count))) return st;
-  if ((st = reduced_axes(n, in, flag))) return st;
+  if ((st = csm_reduce_axes(n, in, flag))) return st;
   memset(&out->shape, 0, sizeof out->shape);
   for (int i = 0; i < in[0].shape.rank; i++) {
     if (!flag[i])
@@ -221,7 +221,7 @@ static csm_status reduce_forward(const csm_node *n, const csm_tensor *in, csm_te
   plan p;
   csm_status st;
   (void)scratch;
-  if ((st = reduced_axes(n, in, flag))) return st;
+  if ((st = csm_reduce_axes(n, in, flag))) return st;
   if (total_out == 0) return CSM_OK;
   if (total_in == 0) {
     /* Empty reductions give the identity (Mean: 0/0), as in TensorFlow. */

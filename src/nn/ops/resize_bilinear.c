@@ -41,20 +41,13 @@ static csm_status resize_infer(const csm_node *n, const csm_tensor *in, csm_tens
   return csm_shape_numel(&out->shape, &(size_t){0});
 }
 
-/* Source coordinate along one axis: the floor and ceil indices, clamped to
- * the input as TF.js clamps them, and the (unclamped) fraction. */
-typedef struct resize_tap {
-  int64_t lo, hi;
-  double frac;
-} resize_tap;
-
-static double resize_ratio(int64_t in, int64_t out, int align) {
+double csm_resize_ratio(int64_t in, int64_t out, int align) {
   int shrink = align && out > 1;
   return (double)(shrink ? in - 1 : in) / (double)(shrink ? out - 1 : out);
 }
 
-static resize_tap resize_tap_at(double ratio, int64_t i, int64_t in, int half) {
-  resize_tap t;
+csm_resize_tap csm_resize_tap_at(double ratio, int64_t i, int64_t in, int half) {
+  csm_resize_tap t;
   double src = half ? ratio * ((double)i + 0.5) - 0.5 : ratio * (double)i;
   double fl = floor(src), ce = ceil(src);
   t.lo = fl > 0 ? (int64_t)fl : 0;
@@ -68,8 +61,8 @@ static csm_status resize_forward(const csm_node *n, const csm_tensor *in, csm_te
   const int64_t batch = in[0].shape.d[0], ih = in[0].shape.d[1], iw = in[0].shape.d[2];
   const int64_t ch = in[0].shape.d[3], oh = out->shape.d[1], ow = out->shape.d[2];
   const int half = n->a.half_pixel_centers;
-  const double rr = resize_ratio(ih, oh, n->a.align_corners);
-  const double cr = resize_ratio(iw, ow, n->a.align_corners);
+  const double rr = csm_resize_ratio(ih, oh, n->a.align_corners);
+  const double cr = csm_resize_ratio(iw, ow, n->a.align_corners);
   const float *x = in[0].data;
   float *y = out->data;
   const int64_t rows = batch * oh, numel = rows * ow * ch;
@@ -77,12 +70,12 @@ static csm_status resize_forward(const csm_node *n, const csm_tensor *in, csm_te
 #pragma omp parallel for schedule(static) if (numel >= RESIZE_PARALLEL_MIN)
   for (int64_t br = 0; br < rows; br++) {
     const int64_t b = br / oh, r = br % oh;
-    const resize_tap rt = resize_tap_at(rr, r, ih, half);
+    const csm_resize_tap rt = csm_resize_tap_at(rr, r, ih, half);
     const float *top = x + (b * ih + rt.lo) * iw * ch;
     const float *bot = x + (b * ih + rt.hi) * iw * ch;
     float *o = y + br * ow * ch;
     for (int64_t c = 0; c < ow; c++) {
-      const resize_tap ct = resize_tap_at(cr, c, iw, half);
+      const csm_resize_tap ct = csm_resize_tap_at(cr, c, iw, half);
       const float *tl = top + ct.lo * ch, *tr = top + ct.hi * ch;
       const float *bl = bot + ct.lo * ch, *brp = bot + ct.hi * ch;
       for (int64_t d = 0; d < ch; d++) {

@@ -5,7 +5,7 @@
  * stride and size (the "processing shape"); the output shape is the
  * processing shape with shrunk dims dropped and new axes inserted, which
  * does not change the element order. */
-#include "op.h"
+#include "strided_slice.h"
 
 #include <string.h>
 
@@ -15,12 +15,6 @@
 #define GATHER_NEW_AXIS (-1)
 #define GATHER_SHRINK (-2)
 
-typedef struct slice_plan {
-  int rank; /* input rank */
-  int64_t begin[CSM_MAX_RANK], stride[CSM_MAX_RANK], size[CSM_MAX_RANK];
-  csm_shape out;
-} slice_plan;
-
 static csm_status read_spec(const csm_tensor *t, const char *what, int64_t *v, int *count) {
   if (t->shape.rank != 1)
     return csm_fail(CSM_EINPUT, "%s must be a vector, got rank %d", what, t->shape.rank);
@@ -29,7 +23,7 @@ static csm_status read_spec(const csm_tensor *t, const char *what, int64_t *v, i
 
 static int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : x > hi ? hi : x; }
 
-static csm_status slice_plan_make(const csm_node *n, const csm_tensor *in, slice_plan *p) {
+csm_status csm_slice_plan_make(const csm_node *n, const csm_tensor *in, csm_slice_plan *p) {
   const csm_shape *s = &in[0].shape;
   int64_t sb[SPARSE_MAX], se[SPARSE_MAX], ss[SPARSE_MAX];
   int64_t db[CSM_MAX_RANK], de[CSM_MAX_RANK];
@@ -148,8 +142,8 @@ static csm_status slice_plan_make(const csm_node *n, const csm_tensor *in, slice
 }
 
 static csm_status slice_infer(const csm_node *n, const csm_tensor *in, csm_tensor *out) {
-  slice_plan p;
-  csm_status st = slice_plan_make(n, in, &p);
+  csm_slice_plan p;
+  csm_status st = csm_slice_plan_make(n, in, &p);
   if (st) return st;
   out->dtype = in[0].dtype;
   out->shape = p.out;
@@ -164,8 +158,8 @@ static csm_status slice_forward(const csm_node *n, const csm_tensor *in, csm_ten
   int64_t is[CSM_MAX_RANK], idx[CSM_MAX_RANK] = {0}, base = 0, step;
   size_t run = 1, bytes;
   int k, last;
-  slice_plan p;
-  csm_status st = slice_plan_make(n, in, &p);
+  csm_slice_plan p;
+  csm_status st = csm_slice_plan_make(n, in, &p);
   (void)scratch;
   if (st) return st;
   for (int d = 0; d < p.rank; d++)
