@@ -56,14 +56,8 @@ static csm_status write_face(const methods_run *r, int i, const face_cis *f, FIL
   char path[4096];
   csm_status st = CSM_OK;
   const char *dir = r->a.out_dir, *stem = r->stems[i];
-  fprintf(fp, "{\"image\": ");
-  csm_json_string(fp, r->in[i].path);
-  if (r->in[i].path2) {
-    fprintf(fp, ", \"image2\": ");
-    csm_json_string(fp, r->in[i].path2);
-  }
-  fprintf(fp, ", \"face\": %d, \"explains\": ", f->face_index);
-  csm_json_string(fp, f->label_name);
+  fprintf(fp, "{");
+  methods_run_json_sample(fp, r, i, f);
   fprintf(fp, ", \"confidence\": ");
   csm_json_string(fp, f->what);
   snprintf(path, sizeof path, "%s_face%d_compare.png", stem, f->face_index);
@@ -108,20 +102,8 @@ int csm_cli_compare(int argc, char **argv) {
   if (!st) st = csm_cli_make_dir(r.a.out_dir);
   if (!st && !(fp = open_memstream(&json, &json_len))) st = csm_fail(CSM_ENOMEM, "out of memory");
   if (!st) {
-    fprintf(fp, "{\"csm_version\": \"%s\", \"command\": \"compare\", \"task\": ", CSM_VERSION);
-    csm_json_string(fp, r.a.task);
-    fprintf(fp, ", \"model\": ");
-    csm_json_string(fp, csm_model_path(csm_task_model(r.x.task)));
-    fprintf(fp, ", \"layer\": ");
-    if (r.layer_name)
-      csm_json_string(fp, r.layer_name);
-    else
-      fprintf(fp, "null");
-    fprintf(fp, ", \"cms\": ");
-    if (r.cms_path)
-      csm_json_string(fp, r.cms_path);
-    else
-      fprintf(fp, "null");
+    fprintf(fp, "{\"csm_version\": \"%s\", \"command\": \"compare\", ", CSM_VERSION);
+    methods_run_json_head(fp, &r);
     fprintf(fp, ", \"methods\": [");
     for (int k = 0; k < r.ml.n; k++)
       fprintf(fp, "%s\"%s\"", k ? ", " : "", method_label(r.ml.code[k]));

@@ -163,17 +163,8 @@ static csm_status tabulate(const methods_run *r, eval_table *t) {
 }
 
 static void write_json(FILE *fp, const methods_run *r, const eval_table *t, int with_faces) {
-  fprintf(fp, "{\"n\": %d, \"left_out\": %d, \"task\": ", t->n, t->left_out);
-  csm_json_string(fp, r->a.task);
-  fprintf(fp, ", \"model\": ");
-  csm_json_string(fp, csm_model_path(csm_task_model(r->x.task)));
-  fprintf(fp, ", \"cms\": ");
-  csm_json_string(fp, r->cms_path);
-  fprintf(fp, ", \"layer\": ");
-  if (r->layer_name)
-    csm_json_string(fp, r->layer_name);
-  else
-    fprintf(fp, "null");
+  fprintf(fp, "{\"n\": %d, \"left_out\": %d, ", t->n, t->left_out);
+  methods_run_json_head(fp, r);
   fprintf(fp, ", \"curve_steps\": %d,\n \"methods\": {", CURVE_STEPS);
   for (int j = 0; j < r->ml.n; j++)
     fprintf(fp,
@@ -190,15 +181,9 @@ static void write_json(FILE *fp, const methods_run *r, const eval_table *t, int 
       for (int k = 0; k < r->n_faces[i]; k++) {
         const face_cis *f = &r->faces[i][k];
         const eval_result *e = f->result;
-        fprintf(fp, "%s\n  {\"image\": ", first ? "" : ",");
+        fprintf(fp, "%s\n  {", first ? "" : ",");
         first = 0;
-        csm_json_string(fp, r->in[i].path);
-        if (r->in[i].path2) {
-          fprintf(fp, ", \"image2\": ");
-          csm_json_string(fp, r->in[i].path2);
-        }
-        fprintf(fp, ", \"face\": %d, \"explains\": ", f->face_index);
-        csm_json_string(fp, f->label_name);
+        methods_run_json_sample(fp, r, i, f);
         fprintf(fp, ", \"y\": %.7g, \"o\": {", e->y);
         for (int j = 0; j < e->n; j++)
           fprintf(fp, "%s\"%s\": %.7g", j ? ", " : "", method_label(r->ml.code[j]), e->o[j]);

@@ -1,4 +1,5 @@
 /* csm infer: run one model on a .npy tensor or on images. */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -17,12 +18,17 @@ static const char *help =
     "  --range LO,HI        pixel values 0..255 map to LO..HI (default 0,1)\n"
     "  --save-input FILE    also write the input tensor as .npy\n"
     "  --out PREFIX         write output k as PREFIX_k.npy\n"
+    "  --grad K:J           also write PREFIX_grad.npy (needs --out): the gradient\n"
+    "                       of value J of output K (0-based, flattened per batch\n"
+    "                       item) with respect to the input, for every batch item;\n"
+    "                       same shape as the input (reverse-mode autodiff)\n"
     "  --json               {\"model\", \"outputs\": [{\"name\", \"shape\", \"data\"}]} on stdout\n"
     "  --threads N          threads (default: all cores)\n";
 
 typedef struct infer_args {
   const char *model, *npy, *out, *save_input;
-  int json, has_crop;
+  int json, has_crop, grad;
+  long grad_output, grad_value;
   double crop[4], range[2];
   const char **images;
   int n_images;
@@ -47,6 +53,22 @@ static int parse(int argc, char **argv, infer_args *a) {
       a->out = argv[++i];
     } else if (!strcmp(o, "--save-input") && has_val) {
       a->save_input = argv[++i];
+    } else if (!strcmp(o, "--grad") && has_val) {
+      const char *v = argv[++i];
+      char *end;
+      errno = 0;
+      a->grad_output = strtol(v, &end, 10);
+      int ok = !errno && end != v && *end == ':' && a->grad_output >= 0 &&
+               a->grad_output < INT_MAX && end[1] >= '0' && end[1] <= '9';
+      if (ok) {
+        const char *w = end + 1;
+        a->grad_value = strtol(w, &end, 10);
+        ok = !errno && end != w && !*end && a->grad_value >= 0 && a->grad_value < LONG_MAX;
+      }
+      if (!ok || !(v[0] >= '0' && v[0] <= '9'))
+        return csm_cli_usage_error("infer",
+                                   "--grad takes OUTPUT_INDEX:VALUE_INDEX (integers >= 0)");
+      a->grad = 1;
     } else if (!strcmp(o, "--crop") && has_val) {
       if (csm_cli_parse_doubles(argv[++i], a->crop, 4) || a->crop[2] <= 0 || a->crop[3] <= 0)
         return csm_cli_usage_error("infer", "--crop takes X,Y,W,H with W, H > 0");
@@ -65,6 +87,7 @@ static int parse(int argc, char **argv, infer_args *a) {
   if (!a->model) return csm_cli_usage_error("infer", "--model is required");
   if (!a->npy == !a->n_images)
     return csm_cli_usage_error("infer", "give either --npy FILE or images");
+  if (a->grad && !a->out) return csm_cli_usage_error("infer", "--grad needs --out PREFIX");
   return CSM_EXIT_OK;
 }
 
@@ -88,6 +111,65 @@ static csm_status images_to_batch(const infer_args *a, csm_shape in_shape, csm_t
     if (st) break;
   }
   if (st) csm_tensor_free(t);
+  return st;
+}
+
+/* d(value a->grad_value of output a->grad_output, per batch item)/d(input),
+ * into grad (same shape as input). One tape for the whole batch, or one per
+ * item for models whose graph fixes the batch at 1. */
+static csm_status input_gradient(csm_model *m, const infer_args *a, const csm_tensor *input,
+                                 csm_tensor *grad) {
+  int n_out = csm_model_num_outputs(m);
+  if (a->grad_output >= n_out)
+    return csm_fail(CSM_EINPUT, "--grad %ld:%ld: the model has %d output(s)", a->grad_output,
+                    a->grad_value, n_out);
+  if (input->dtype != CSM_F32 || input->shape.rank < 1 || input->shape.d[0] < 1)
+    return csm_fail(CSM_EINPUT, "--grad needs a float32 input with a batch dimension");
+  int from = csm_model_output_node(m, (int)a->grad_output);
+  int wrt = csm_model_input_node(m, 0);
+  if (from < 0 || wrt < 0) return csm_fail(CSM_EINTERNAL, "--grad: no node for output or input");
+  int64_t batch = input->shape.d[0];
+  int64_t steps = csm_model_fixed_batch_one(m) ? batch : 1; /* tapes */
+  int64_t per_step = batch / steps;                         /* items per tape */
+  csm_status st = csm_tensor_alloc(grad, CSM_F32, &input->shape);
+  if (st) return st;
+  size_t in_numel = csm_tensor_numel(input), in_step = in_numel / (size_t)steps;
+  for (int64_t s = 0; s < steps && !st; s++) {
+    csm_shape sh = input->shape;
+    sh.d[0] = per_step;
+    csm_tensor x = {CSM_F32, sh, (float *)input->data + (size_t)s * in_step, 0};
+    csm_tape *tape = NULL;
+    csm_tensor seed = {0}, g = {0};
+    if ((st = csm_tape_forward(m, &x, &tape))) break;
+    const csm_tensor *y = csm_tape_value(tape, from);
+    if (!y || y->dtype != CSM_F32) {
+      st = csm_fail(CSM_EUNSUPPORTED, "--grad: output %ld (%s) is not a float tensor",
+                    a->grad_output, csm_model_output_name(m, (int)a->grad_output));
+    } else if (y->shape.rank < 1 || y->shape.d[0] != per_step) {
+      st = csm_fail(CSM_EUNSUPPORTED, "--grad: output %ld (%s) has no batch dimension",
+                    a->grad_output, csm_model_output_name(m, (int)a->grad_output));
+    } else {
+      size_t per = csm_tensor_numel(y) / (size_t)per_step;
+      if ((size_t)a->grad_value >= per) {
+        st = csm_fail(CSM_EINPUT, "--grad %ld:%ld: output %ld (%s) has %zu value(s) per batch item",
+                      a->grad_output, a->grad_value, a->grad_output,
+                      csm_model_output_name(m, (int)a->grad_output), per);
+      } else if (!(st = csm_tensor_alloc(&seed, CSM_F32, &y->shape))) {
+        for (int64_t b = 0; b < per_step; b++)
+          ((float *)seed.data)[(size_t)b * per + (size_t)a->grad_value] = 1.0f;
+        if (!(st = csm_tape_backward(tape, from, &seed, 1, &wrt, &g))) {
+          if (csm_tensor_numel(&g) != in_step || g.dtype != CSM_F32)
+            st = csm_fail(CSM_EINTERNAL, "--grad: gradient has the wrong size");
+          else
+            memcpy((float *)grad->data + (size_t)s * in_step, g.data, in_step * sizeof(float));
+        }
+      }
+    }
+    csm_tensor_free(&g);
+    csm_tensor_free(&seed);
+    csm_tape_free(tape);
+  }
+  if (st) csm_tensor_free(grad);
   return st;
 }
 
@@ -129,7 +211,7 @@ int csm_cli_infer(int argc, char **argv) {
   }
   char path[PATH_MAX];
   csm_model *m = NULL;
-  csm_tensor input = {0}, *outs = NULL;
+  csm_tensor input = {0}, grad = {0}, *outs = NULL;
   int n_out = 0;
   csm_status st = csm_model_load(csm_cli_model_path(a.model, path, sizeof path), &m);
   if (st) goto done;
@@ -152,12 +234,18 @@ int csm_cli_infer(int argc, char **argv) {
     goto done;
   }
   if (!a.npy && (st = csm_model_run(m, &input, outs))) goto done;
+  if (a.grad && (st = input_gradient(m, &a, &input, &grad))) goto done;
   /* Files only after the whole run succeeded: no partial output. */
   if (a.save_input && (st = csm_npy_write(a.save_input, &input))) goto done;
   for (int o = 0; a.out && o < n_out; o++) {
     char file[PATH_MAX];
     snprintf(file, sizeof file, "%s_%d.npy", a.out, o);
     if ((st = csm_npy_write(file, &outs[o]))) goto done;
+  }
+  if (a.grad) {
+    char file[PATH_MAX];
+    snprintf(file, sizeof file, "%s_grad.npy", a.out);
+    if ((st = csm_npy_write(file, &grad))) goto done;
   }
   if (a.json) {
     printf("{\"model\": ");
@@ -173,6 +261,7 @@ done:
     csm_tensor_free(&outs[o]);
   free(outs);
   csm_tensor_free(&input);
+  csm_tensor_free(&grad);
   csm_model_free(m);
   free(a.images);
   return rc;

@@ -133,21 +133,21 @@ static void tabulate(const methods_run *r, sanity_table *t) {
 
 static void write_json(FILE *fp, const methods_run *r, const sanity_table *t) {
   csm_model *m = csm_task_model(r->x.task);
-  int layers[64 * 4];
-  int n = csm_model_layers(m, layers, (int)(sizeof layers / sizeof *layers));
-  fprintf(fp, "{\"n\": %d, \"task\": ", t->n);
-  csm_json_string(fp, r->a.task);
-  fprintf(fp, ", \"model\": ");
-  csm_json_string(fp, csm_model_path(m));
+  int n = csm_model_layers(m, NULL, 0);
+  int *layers = calloc((size_t)n + 1, sizeof *layers);
+  if (layers) csm_model_layers(m, layers, n);
+  fprintf(fp, "{\"n\": %d, ", t->n);
+  methods_run_json_head(fp, r);
   fprintf(fp, ", \"seed\": %llu, \"layers\": %d, \"randomized\": [",
           (unsigned long long)r->ma.opt.seed, t->n_layers);
   for (int s = 1; s <= t->n_steps; s++)
     fprintf(fp, "%s%d", s > 1 ? ", " : "", t->counts[s]);
   fprintf(fp, "],\n \"layer_names\": [");
-  for (int k = 0; k < n && k < (int)(sizeof layers / sizeof *layers); k++) {
+  for (int k = 0; layers && k < n; k++) {
     fprintf(fp, "%s", k ? ", " : "");
     csm_json_string(fp, csm_model_node_name(m, layers[n - 1 - k])); /* output layer first */
   }
+  free(layers);
   fprintf(fp, "],\n \"methods\": {");
   for (int j = 0; j < r->ml.n; j++) {
     fprintf(fp, "%s\n  \"%s\": {\"spearman\": [", j ? "," : "", method_label(r->ml.code[j]));

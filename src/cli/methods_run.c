@@ -132,3 +132,32 @@ void methods_run_free(methods_run *r) {
   free(r->images);
   free(r->cms);
 }
+
+static void json_string_or_null(FILE *fp, const char *s) {
+  if (s)
+    csm_json_string(fp, s);
+  else
+    fprintf(fp, "null");
+}
+
+void methods_run_json_head(FILE *fp, const methods_run *r) {
+  fprintf(fp, "\"task\": ");
+  csm_json_string(fp, r->a.task);
+  fprintf(fp, ", \"model\": ");
+  csm_json_string(fp, csm_model_path(csm_task_model(r->x.task)));
+  fprintf(fp, ", \"layer\": ");
+  json_string_or_null(fp, r->layer_name);
+  fprintf(fp, ", \"cms\": ");
+  json_string_or_null(fp, r->cms_path);
+}
+
+void methods_run_json_sample(FILE *fp, const methods_run *r, int input, const face_cis *f) {
+  fprintf(fp, "\"image\": ");
+  csm_json_string(fp, r->in[input].path);
+  if (r->in[input].path2) {
+    fprintf(fp, ", \"image2\": ");
+    csm_json_string(fp, r->in[input].path2);
+  }
+  fprintf(fp, ", \"face\": %d, \"explains\": ", f->face_index);
+  csm_json_string(fp, f->label_name);
+}

@@ -53,4 +53,11 @@ csm_status methods_run_all(methods_run *r,
                            void *hook_ctx);
 void methods_run_free(methods_run *r);
 
+/* JSON members every command's output starts with (no braces): "task",
+ * "model", "layer" (the CAM layer or null), "cms" (the path or null). */
+void methods_run_json_head(FILE *fp, const methods_run *r);
+/* The members that name a sample (no braces): "image", "image2" (a pair),
+ * "face", "explains" (the class, identity or verdict). */
+void methods_run_json_sample(FILE *fp, const methods_run *r, int input, const face_cis *f);
+
 #endif
