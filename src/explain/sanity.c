@@ -21,9 +21,7 @@ void csm_sanity_free(csm_sanity *s) {
 
 int csm_sanity_pass(const csm_sanity *s, int k) {
   if (s->n_steps < 1) return 0;
-  double last = s->spearman[s->n_steps * s->n_maps + k];
-  double first = s->spearman[1 * s->n_maps + k];
-  return last < 0.5 && (s->n_steps == 1 || last < first);
+  return s->spearman[s->n_steps * s->n_maps + k] < CSM_SANITY_PASS_BELOW;
 }
 
 static void free_maps(float **maps, int n) {

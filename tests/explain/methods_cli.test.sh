@@ -94,7 +94,7 @@ for m in ["gradcam", "gradient"]:
     s = r["methods"][m]
     assert len(s["spearman"]) == 3 and len(s["ssim"]) == 3
     assert all(-1 <= v <= 1 for v in s["spearman"] + s["ssim"]), s
-    assert s["pass"] == (s["spearman"][-1] < 0.5 and s["spearman"][-1] < s["spearman"][0])
+    assert s["pass"] == (s["spearman"][-1] < 0.5)
 PY
 ls "$tmp/san"/*_sanity_gradient.png >/dev/null 2>&1 || fail "sanity -o wrote no strips"
 
