@@ -126,3 +126,10 @@ if [[ ${CSM_BENCH_OCCLUSION:-1} != 0 ]]; then
   echo
   bash "$ROOT/bench/occlusion.sh" "$BUILD" || echo "bench: occlusion benchmark failed" >&2
 fi
+
+# Input gradients: csm's reverse-mode autodiff vs TF.js tf.grad (wasm and cpu) on
+# the same batch (bench/grad.sh). CSM_BENCH_GRAD=0 skips it.
+if [[ ${CSM_BENCH_GRAD:-1} != 0 ]]; then
+  echo
+  bash "$ROOT/bench/grad.sh" "$BUILD" || echo "bench: gradient benchmark failed" >&2
+fi
