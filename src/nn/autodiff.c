@@ -7,7 +7,32 @@
  * values that lie on a path between the wrt nodes and `from`, and calls each
  * op's backward pass (grad/backward.h) for its data operands on that path.
  * A node's gradient buffer is released as soon as its op has passed it on,
- * unless it is asked for. */
+ * unless it is asked for.
+ *
+ * Plan reuse: a keep_all plan is large (every value of the run stays), and
+ * a fresh one costs its arena's page faults (the kernel zeroes every page)
+ * and the packing of the weights again, which made a tape forward several
+ * times a plain run. csm_tape_free therefore parks its plan in the model's
+ * last plan slot (PARK_SLOT; csm_model_run only reaches it with 64 batch
+ * workers) when that slot is free, and the next csm_tape_forward for the
+ * same input shapes takes it back. Parking in the model's own slots ties
+ * the plan to the model's lifetime and to its invalidation:
+ * csm_model_free frees it and csm_model_drop_plans (randomization, weight
+ * restore) drops it. Safety:
+ *   - weights changed while a tape held its plan (the plan's packed weights
+ *     and folded values would be stale): the tape hashes the constants
+ *     (addresses and contents) when it takes or makes its plan and again
+ *     when it is freed, and parks only if nothing changed;
+ *   - a slot plan that is not a keep_all plan (csm_model_run may have put
+ *     its own there): taken only if every node has a value and no two
+ *     run-time storages overlap, i.e. it keeps every value like keep_all;
+ *   - several tapes at once: the first takes the parked plan, the others
+ *     plan afresh; a freed tape parks its plan only into an empty slot or
+ *     in place of a plan for other input shapes (the latest shapes win).
+ * A parked plan holds its arena (for faceres at batch 8, ~0.9 GB) until the
+ * model is freed, its plans are dropped, or a tape of other shapes takes
+ * its place. Tapes must therefore be freed before their model (as they
+ * are everywhere). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +40,99 @@
 
 #include "grad/backward.h"
 #include "model_internal.h"
+#include "ops/op.h"
+
+enum { PARK_SLOT = CSM_MODEL_MAX_WORKERS - 1 };
 
 struct csm_tape {
   csm_model *m;
   csm_plan *p;
-  unsigned char *needed; /* per node: some output needs it */
+  unsigned char *needed;                  /* per node: some output needs it */
+  uint64_t weights;                       /* weights_hash when the plan was made or taken */
+  csm_shape shapes[CSM_MODEL_MAX_INPUTS]; /* the inputs' shapes */
 };
+
+/* A hash of the graph's constants: their data addresses, sizes and
+ * contents (4 lanes for speed). Any change of weights in place shows. */
+static uint64_t weights_hash(const csm_graph *g) {
+  const uint64_t K = 0x9e3779b97f4a7c15ull;
+  uint64_t h[4] = {1, 2, 3, 4};
+  for (int i = 0; i < g->n_nodes; i++) {
+    const csm_node *n = &g->nodes[i];
+    if (n->op != CSM_OP_CONST) continue;
+    const size_t bytes = n->value.data ? csm_tensor_numel(&n->value) * 4 : 0;
+    h[0] = (h[0] ^ (uint64_t)(uintptr_t)n->value.data) * K;
+    h[1] = (h[1] ^ (uint64_t)bytes) * K;
+    const unsigned char *p = n->value.data;
+    size_t w = bytes / 32;
+    for (size_t j = 0; j < w; j++, p += 32) {
+      uint64_t v[4];
+      memcpy(v, p, sizeof v);
+      for (int l = 0; l < 4; l++) {
+        h[l] = (h[l] ^ v[l]) * K;
+        h[l] ^= h[l] >> 29;
+      }
+    }
+    for (size_t j = w * 32; j < bytes; j++, p++)
+      h[j & 3] = (h[j & 3] ^ *p) * K;
+  }
+  return h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7);
+}
+
+typedef struct span {
+  uintptr_t lo, hi;
+  int root; /* node whose storage it is */
+} span;
+
+static int span_cmp(const void *a, const void *b) {
+  const span *x = a, *y = b;
+  return x->lo < y->lo ? -1 : x->lo > y->lo ? 1 : (x->root > y->root) - (x->root < y->root);
+}
+
+/* The node whose storage run-time value i uses (the planner shares it
+ * along alias ops whose operand is computed at run time). */
+static int storage_root(const csm_plan *p, const csm_graph *g, int i) {
+  for (;;) {
+    const csm_node *n = &g->nodes[i];
+    const csm_op_def *def = n->op == CSM_OP_INPUT ? NULL : csm_op_def_get(n->op);
+    if (!def || !def->alias || n->n_in < 1 || !csm_plan_is_runtime(p, n->in[0])) return i;
+    i = n->in[0];
+  }
+}
+
+/* 1 if plan p keeps every value of a run like a keep_all plan: every node
+ * has a value (none was dropped as unneeded) and no two run-time storages
+ * share bytes. */
+static int keeps_all(const csm_plan *p, const csm_graph *g) {
+  span *sp = csm_malloc_array((size_t)g->n_nodes + 1, sizeof *sp);
+  int n = 0, ok = 1;
+  if (!sp) return 0;
+  for (int i = 0; i < g->n_nodes && ok; i++) {
+    const csm_tensor *v = csm_plan_value(p, i);
+    if (!csm_plan_is_runtime(p, i)) {
+      if (!v->data && csm_tensor_numel(v) > 0) ok = 0; /* dropped */
+      continue;
+    }
+    const size_t bytes = csm_tensor_numel(v) * 4;
+    if (!v->data) ok = 0;
+    if (!bytes) continue;
+    sp[n++] = (span){(uintptr_t)v->data, (uintptr_t)v->data + bytes, storage_root(p, g, i)};
+  }
+  if (ok) qsort(sp, (size_t)n, sizeof *sp, span_cmp);
+  /* Spans of one storage start at its offset; another storage may begin
+   * only past the end of every earlier one. */
+  uintptr_t end = 0;
+  for (int k = 0; k < n && ok; k++) {
+    if (k > 0 && sp[k].root == sp[k - 1].root && sp[k].lo == sp[k - 1].lo) {
+      if (sp[k].hi > end) end = sp[k].hi;
+      continue;
+    }
+    if (sp[k].lo < end) ok = 0;
+    if (sp[k].hi > end) end = sp[k].hi;
+  }
+  free(sp);
+  return ok;
+}
 
 static const char *model_path(const csm_model *m) { return m->g.path ? m->g.path : "model"; }
 
@@ -61,6 +173,15 @@ static void mark_needed(const csm_graph *g, unsigned char *needed) {
 
 void csm_tape_free(csm_tape *t) {
   if (!t) return;
+  /* Park the plan for the next tape (see the top of this file): into an
+   * empty slot, or in place of a plan for other shapes. */
+  csm_plan **slot = &t->m->plans[PARK_SLOT];
+  if (t->p && (!*slot || !csm_plan_input_shapes_equal(*slot, t->shapes)) &&
+      weights_hash(&t->m->g) == t->weights) {
+    csm_plan_free(*slot);
+    *slot = t->p;
+    t->p = NULL;
+  }
   csm_plan_free(t->p);
   free(t->needed);
   free(t);
@@ -102,22 +223,33 @@ csm_status csm_tape_forward(csm_model *m, const csm_tensor *inputs, csm_tape **o
     return CSM_ENOMEM;
   }
   mark_needed(g, t->needed);
-  csm_plan_options opt = {.keep_all = 1};
-  if ((st = csm_plan_create(g, shapes, &opt, &t->p))) {
-    csm_tape_free(t);
-    return st;
+  t->weights = weights_hash(g);
+  memcpy(t->shapes, shapes, (size_t)g->n_inputs * sizeof *shapes);
+  csm_plan *parked = m->plans[PARK_SLOT];
+  if (parked && csm_plan_input_shapes_equal(parked, shapes) && csm_plan_arena_bytes(parked) > 0 &&
+      keeps_all(parked, g)) {
+    /* Weights have not changed since it was parked: that would have
+     * dropped it. Every value is overwritten by the run. */
+    t->p = parked;
+    m->plans[PARK_SLOT] = NULL;
+  } else {
+    csm_plan_options opt = {.keep_all = 1};
+    if ((st = csm_plan_create(g, shapes, &opt, &t->p))) {
+      csm_tape_free(t);
+      return st;
+    }
+    /* Every value stays: the arena is large and touched once; huge pages
+     * make that much cheaper than faulting it in 4 KB at a time. */
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+      if (!csm_plan_is_runtime(t->p, i)) continue;
+      const csm_tensor *v = csm_plan_value(t->p, i);
+      uintptr_t a = (uintptr_t)v->data, b = a + csm_tensor_numel(v) * 4;
+      if (a < lo) lo = a;
+      if (b > hi) hi = b;
+    }
+    if (hi > lo) hint_huge((void *)lo, hi - lo);
   }
-  /* Every value stays: the arena is large and touched once; huge pages make
-   * that much cheaper than faulting it in 4 KB at a time. */
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
-  for (int i = 0; i < g->n_nodes; i++) {
-    if (!csm_plan_is_runtime(t->p, i)) continue;
-    const csm_tensor *v = csm_plan_value(t->p, i);
-    uintptr_t a = (uintptr_t)v->data, b = a + csm_tensor_numel(v) * 4;
-    if (a < lo) lo = a;
-    if (b > hi) hi = b;
-  }
-  if (hi > lo) hint_huge((void *)lo, hi - lo);
   if ((st = csm_plan_run(t->p, inputs))) {
     csm_tape_free(t);
     return st;
@@ -152,6 +284,18 @@ typedef struct grad_pool {
   int n, cap;
 } grad_pool;
 
+/* Zeroes p[0, floats), in parallel for large buffers (the tape runs
+ * outside parallel regions). */
+static void zero_floats(float *p, size_t floats) {
+  enum { CHUNK = 1 << 16 };
+  const size_t chunks = (floats + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (chunks > 8)
+  for (size_t c = 0; c < chunks; c++) {
+    const size_t i0 = c * CHUNK, n = floats - i0 < CHUNK ? floats - i0 : CHUNK;
+    memset(p + i0, 0, n * sizeof(float));
+  }
+}
+
 /* A zeroed buffer of at least `floats` floats. */
 static float *pool_get(grad_pool *pl, size_t floats) {
   int best = -1;
@@ -161,7 +305,7 @@ static float *pool_get(grad_pool *pl, size_t floats) {
       best = i;
   if (best >= 0 && pl->b[best].floats <= 2 * floats + 1024) {
     pl->b[best].used = 1;
-    memset(pl->b[best].p, 0, floats * sizeof(float));
+    zero_floats(pl->b[best].p, floats);
     return pl->b[best].p;
   }
   if (pl->n == pl->cap) {
@@ -177,7 +321,7 @@ static float *pool_get(grad_pool *pl, size_t floats) {
   float *p = aligned_alloc(big ? HUGE_PAGE : 64, bytes);
   if (!p) return csm_fail(CSM_ENOMEM, "out of memory for gradients (%zu bytes)", bytes), NULL;
   if (big) hint_huge(p, bytes);
-  memset(p, 0, floats * sizeof(float));
+  zero_floats(p, floats);
   pl->b[pl->n++] = (grad_buf){p, bytes / sizeof(float), 1};
   return p;
 }
@@ -185,6 +329,20 @@ static float *pool_get(grad_pool *pl, size_t floats) {
 static void pool_put(grad_pool *pl, const float *p) {
   for (int i = 0; i < pl->n; i++)
     if (pl->b[i].p == p) pl->b[i].used = 0;
+}
+
+/* Hands buffer p (holding `floats` values) over to the caller, who frees
+ * it: 1 if done (p is not too large and still in the pool). */
+static int pool_take(grad_pool *pl, const float *p, size_t floats) {
+  for (int i = 0; i < pl->n; i++)
+    if (pl->b[i].p == p) {
+      if (pl->b[i].floats > floats + floats / 4 + HUGE_PAGE / sizeof(float)) return 0;
+      pl->b[i].p = NULL;
+      pl->b[i].floats = 0;
+      pl->b[i].used = 1;
+      return 1;
+    }
+  return 0;
 }
 
 static void pool_free(grad_pool *pl) {
@@ -307,6 +465,14 @@ csm_status csm_tape_backward(csm_tape *t, int from, const csm_tensor *seed, int 
   }
   for (int k = 0; k < n_wrt; k++) {
     const csm_tensor *v = csm_plan_value(t->p, wrt[k]);
+    /* The gradient buffer itself becomes grads[k] (it is a plain aligned
+     * allocation, so csm_tensor_free frees it), unless it is much larger
+     * than needed or an earlier k took it. */
+    if (gb[wrt[k]].data && pool_take(&pool, gb[wrt[k]].data, csm_tensor_numel(v))) {
+      grads[k] = gb[wrt[k]];
+      grads[k].owned = 1;
+      continue;
+    }
     if ((st = csm_tensor_alloc(&grads[k], CSM_F32, &v->shape))) goto out;
     if (gb[wrt[k]].data)
       memcpy(grads[k].data, gb[wrt[k]].data, csm_tensor_numel(v) * sizeof(float));

@@ -16,6 +16,13 @@
 
 #define PAR_MIN ((size_t)1 << 15)
 
+#define UNARY_LOOP(EXPR)                                                                           \
+  do {                                                                                             \
+    _Pragma("omp parallel for schedule(static) if (total >= PAR_MIN)") for (size_t i = 0;          \
+                                                                            i < total; i++)        \
+        din[i] += (EXPR);                                                                          \
+  } while (0)
+
 static inline double unary_slope(csm_op_kind op, double x, double y, double alpha) {
   switch (op) {
   case CSM_OP_RELU: return x > 0.0 ? 1.0 : 0.0;
@@ -58,8 +65,19 @@ csm_status csm_backward_unary(const csm_backward_args *a) {
   float *din = a->din->data;
   const double alpha = (double)n->a.alpha;
   const size_t total = csm_tensor_numel(&a->in[0]);
-#pragma omp parallel for schedule(static) if (total >= PAR_MIN)
-  for (size_t i = 0; i < total; i++)
-    din[i] += (float)((double)g[i] * unary_slope(op, (double)x[i], (double)y[i], alpha));
+  /* One loop per op (the switch is hoisted out of the element loop). The
+   * piecewise-linear ops multiply by a float 1, 0 or alpha: a product of
+   * two floats is exact in double, so that is the same rounding as the
+   * double formula. */
+  const float falpha = n->a.alpha;
+  switch (op) {
+  case CSM_OP_RELU: UNARY_LOOP(g[i] * (x[i] > 0.0f ? 1.0f : 0.0f)); break;
+  case CSM_OP_RELU6: UNARY_LOOP(g[i] * ((x[i] > 0.0f && x[i] < 6.0f) ? 1.0f : 0.0f)); break;
+  case CSM_OP_LEAKY_RELU: UNARY_LOOP(g[i] * (x[i] > 0.0f ? 1.0f : falpha)); break;
+  case CSM_OP_NEG: UNARY_LOOP(-g[i]); break;
+  default:
+    UNARY_LOOP((float)((double)g[i] * unary_slope(op, (double)x[i], (double)y[i], alpha)));
+    break;
+  }
   return CSM_OK;
 }
