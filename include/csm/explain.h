@@ -200,7 +200,7 @@ typedef struct csm_method_options {
   int smooth_samples; /* default 25 */
   float smooth_sigma; /* default 0.15 */
   uint64_t seed;      /* SmoothGrad noise (default 1) */
-  int max_batch;      /* inputs per forward or backward batch (default 32) */
+  int max_batch; /* inputs per forward or backward batch (default 8: a tape keeps every value) */
   /* Called as work is done (may be NULL). */
   void (*progress)(void *ctx, int done, int total);
   void *progress_ctx;

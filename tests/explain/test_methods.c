@@ -244,7 +244,7 @@ static void test_names(void **state) {
   assert_int_equal(o.smooth_samples, 25);
   assert_float_equal(o.smooth_sigma, 0.15f, 0);
   assert_int_equal(o.seed, 1);
-  assert_int_equal(o.max_batch, 32);
+  assert_int_equal(o.max_batch, 8);
   assert_null(o.progress);
 }
 
