@@ -95,6 +95,8 @@ typedef struct csm_tape csm_tape;
 /* Runs m on inputs (as csm_model_run; batch 1 for fixed-batch-one models)
  * and keeps all values. */
 csm_status csm_tape_forward(csm_model *m, const csm_tensor *inputs, csm_tape **out);
+/* Frees the tape (before its model: the tape's plan is kept on the model
+ * for the next tape of the same shapes). */
 void csm_tape_free(csm_tape *t);
 /* The value of a node after the run (inputs, constants and every op), or
  * NULL for nodes no output needs. */

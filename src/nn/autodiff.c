@@ -12,27 +12,16 @@
  * Plan reuse: a keep_all plan is large (every value of the run stays), and
  * a fresh one costs its arena's page faults (the kernel zeroes every page)
  * and the packing of the weights again, which made a tape forward several
- * times a plain run. csm_tape_free therefore parks its plan in the model's
- * last plan slot (PARK_SLOT; csm_model_run only reaches it with 64 batch
- * workers) when that slot is free, and the next csm_tape_forward for the
- * same input shapes takes it back. Parking in the model's own slots ties
- * the plan to the model's lifetime and to its invalidation:
- * csm_model_free frees it and csm_model_drop_plans (randomization, weight
- * restore) drops it. Safety:
- *   - weights changed while a tape held its plan (the plan's packed weights
- *     and folded values would be stale): the tape hashes the constants
- *     (addresses and contents) when it takes or makes its plan and again
- *     when it is freed, and parks only if nothing changed;
- *   - a slot plan that is not a keep_all plan (csm_model_run may have put
- *     its own there): taken only if every node has a value and no two
- *     run-time storages overlap, i.e. it keeps every value like keep_all;
- *   - several tapes at once: the first takes the parked plan, the others
- *     plan afresh; a freed tape parks its plan only into an empty slot or
- *     in place of a plan for other input shapes (the latest shapes win).
- * A parked plan holds its arena (for faceres at batch 8, ~0.9 GB) until the
- * model is freed, its plans are dropped, or a tape of other shapes takes
- * its place. Tapes must therefore be freed before their model (as they
- * are everywhere). */
+ * times a plain run. csm_tape_free therefore parks its plan on the model
+ * (m->tape_plan), and the next csm_tape_forward for the same input shapes
+ * takes it back. csm_model_free frees it; csm_model_drop_plans (weights
+ * randomized or restored) drops it and advances m->weights_gen, and a tape
+ * made before such a change does not park its plan (its packed weights and
+ * folded values would be stale). With several tapes at once, the first
+ * takes the parked plan and the others plan afresh. A parked plan holds its
+ * arena (FaceRes at batch 8: ~0.9 GB) until the model is freed, its plans
+ * are dropped, or a tape of other shapes takes its place; tapes must be
+ * freed before their model. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,97 +31,12 @@
 #include "model_internal.h"
 #include "ops/op.h"
 
-enum { PARK_SLOT = CSM_MODEL_MAX_WORKERS - 1 };
-
 struct csm_tape {
   csm_model *m;
   csm_plan *p;
-  unsigned char *needed;                  /* per node: some output needs it */
-  uint64_t weights;                       /* weights_hash when the plan was made or taken */
-  csm_shape shapes[CSM_MODEL_MAX_INPUTS]; /* the inputs' shapes */
+  unsigned char *needed; /* per node: some output needs it */
+  uint64_t weights_gen;  /* the model's weights_gen when the plan was made */
 };
-
-/* A hash of the graph's constants: their data addresses, sizes and
- * contents (4 lanes for speed). Any change of weights in place shows. */
-static uint64_t weights_hash(const csm_graph *g) {
-  const uint64_t K = 0x9e3779b97f4a7c15ull;
-  uint64_t h[4] = {1, 2, 3, 4};
-  for (int i = 0; i < g->n_nodes; i++) {
-    const csm_node *n = &g->nodes[i];
-    if (n->op != CSM_OP_CONST) continue;
-    const size_t bytes = n->value.data ? csm_tensor_numel(&n->value) * 4 : 0;
-    h[0] = (h[0] ^ (uint64_t)(uintptr_t)n->value.data) * K;
-    h[1] = (h[1] ^ (uint64_t)bytes) * K;
-    const unsigned char *p = n->value.data;
-    size_t w = bytes / 32;
-    for (size_t j = 0; j < w; j++, p += 32) {
-      uint64_t v[4];
-      memcpy(v, p, sizeof v);
-      for (int l = 0; l < 4; l++) {
-        h[l] = (h[l] ^ v[l]) * K;
-        h[l] ^= h[l] >> 29;
-      }
-    }
-    for (size_t j = w * 32; j < bytes; j++, p++)
-      h[j & 3] = (h[j & 3] ^ *p) * K;
-  }
-  return h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7);
-}
-
-typedef struct span {
-  uintptr_t lo, hi;
-  int root; /* node whose storage it is */
-} span;
-
-static int span_cmp(const void *a, const void *b) {
-  const span *x = a, *y = b;
-  return x->lo < y->lo ? -1 : x->lo > y->lo ? 1 : (x->root > y->root) - (x->root < y->root);
-}
-
-/* The node whose storage run-time value i uses (the planner shares it
- * along alias ops whose operand is computed at run time). */
-static int storage_root(const csm_plan *p, const csm_graph *g, int i) {
-  for (;;) {
-    const csm_node *n = &g->nodes[i];
-    const csm_op_def *def = n->op == CSM_OP_INPUT ? NULL : csm_op_def_get(n->op);
-    if (!def || !def->alias || n->n_in < 1 || !csm_plan_is_runtime(p, n->in[0])) return i;
-    i = n->in[0];
-  }
-}
-
-/* 1 if plan p keeps every value of a run like a keep_all plan: every node
- * has a value (none was dropped as unneeded) and no two run-time storages
- * share bytes. */
-static int keeps_all(const csm_plan *p, const csm_graph *g) {
-  span *sp = csm_malloc_array((size_t)g->n_nodes + 1, sizeof *sp);
-  int n = 0, ok = 1;
-  if (!sp) return 0;
-  for (int i = 0; i < g->n_nodes && ok; i++) {
-    const csm_tensor *v = csm_plan_value(p, i);
-    if (!csm_plan_is_runtime(p, i)) {
-      if (!v->data && csm_tensor_numel(v) > 0) ok = 0; /* dropped */
-      continue;
-    }
-    const size_t bytes = csm_tensor_numel(v) * 4;
-    if (!v->data) ok = 0;
-    if (!bytes) continue;
-    sp[n++] = (span){(uintptr_t)v->data, (uintptr_t)v->data + bytes, storage_root(p, g, i)};
-  }
-  if (ok) qsort(sp, (size_t)n, sizeof *sp, span_cmp);
-  /* Spans of one storage start at its offset; another storage may begin
-   * only past the end of every earlier one. */
-  uintptr_t end = 0;
-  for (int k = 0; k < n && ok; k++) {
-    if (k > 0 && sp[k].root == sp[k - 1].root && sp[k].lo == sp[k - 1].lo) {
-      if (sp[k].hi > end) end = sp[k].hi;
-      continue;
-    }
-    if (sp[k].lo < end) ok = 0;
-    if (sp[k].hi > end) end = sp[k].hi;
-  }
-  free(sp);
-  return ok;
-}
 
 static const char *model_path(const csm_model *m) { return m->g.path ? m->g.path : "model"; }
 
@@ -173,13 +77,11 @@ static void mark_needed(const csm_graph *g, unsigned char *needed) {
 
 void csm_tape_free(csm_tape *t) {
   if (!t) return;
-  /* Park the plan for the next tape (see the top of this file): into an
-   * empty slot, or in place of a plan for other shapes. */
-  csm_plan **slot = &t->m->plans[PARK_SLOT];
-  if (t->p && (!*slot || !csm_plan_input_shapes_equal(*slot, t->shapes)) &&
-      weights_hash(&t->m->g) == t->weights) {
-    csm_plan_free(*slot);
-    *slot = t->p;
+  /* Park the plan for the next tape (see the top of this file), unless the
+   * weights changed since it was made. */
+  if (t->p && t->weights_gen == t->m->weights_gen) {
+    csm_plan_free(t->m->tape_plan);
+    t->m->tape_plan = t->p;
     t->p = NULL;
   }
   csm_plan_free(t->p);
@@ -223,15 +125,13 @@ csm_status csm_tape_forward(csm_model *m, const csm_tensor *inputs, csm_tape **o
     return CSM_ENOMEM;
   }
   mark_needed(g, t->needed);
-  t->weights = weights_hash(g);
-  memcpy(t->shapes, shapes, (size_t)g->n_inputs * sizeof *shapes);
-  csm_plan *parked = m->plans[PARK_SLOT];
-  if (parked && csm_plan_input_shapes_equal(parked, shapes) && csm_plan_arena_bytes(parked) > 0 &&
-      keeps_all(parked, g)) {
-    /* Weights have not changed since it was parked: that would have
-     * dropped it. Every value is overwritten by the run. */
+  t->weights_gen = m->weights_gen;
+  csm_plan *parked = m->tape_plan;
+  if (parked && csm_plan_input_shapes_equal(parked, shapes)) {
+    /* Made with the current weights (a change would have dropped it);
+     * every value is overwritten by the run. */
     t->p = parked;
-    m->plans[PARK_SLOT] = NULL;
+    m->tape_plan = NULL;
   } else {
     csm_plan_options opt = {.keep_all = 1};
     if ((st = csm_plan_create(g, shapes, &opt, &t->p))) {

@@ -64,12 +64,16 @@ void csm_model_drop_plans(csm_model *m) {
     csm_plan_free(m->plans[i]);
     m->plans[i] = NULL;
   }
+  csm_plan_free(m->tape_plan);
+  m->tape_plan = NULL;
+  m->weights_gen++;
 }
 
 void csm_model_free(csm_model *m) {
   if (!m) return;
   for (int i = 0; i < CSM_MODEL_MAX_WORKERS; i++)
     csm_plan_free(m->plans[i]);
+  csm_plan_free(m->tape_plan);
   csm_graph_free(&m->g);
   free(m);
 }
