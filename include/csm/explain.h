@@ -246,11 +246,14 @@ typedef struct csm_sanity {
 } csm_sanity;
 
 /* Runs the cascade with n_steps steps (<= CSM_SANITY_MAX_STEPS and <= the
- * layer count): step t randomizes the top counts[t] layers, counts running
- * evenly from 1 (the output layer) to all. The model's weights are
+ * layer count) over the weighted layers that node `of` (the explained
+ * output; < 0: every output) depends on (csm_model_layers_of): step t
+ * randomizes the top counts[t] of them, counts running evenly from 1 (the
+ * output layer) to all. The model's weights are
  * restored afterwards, also on failure. */
-csm_status csm_sanity_run(csm_model *m, int n_steps, uint64_t seed, int n_maps, int views, int size,
-                          csm_sanity_maps_fn fn, void *ctx, int keep_maps, csm_sanity *out);
+csm_status csm_sanity_run(csm_model *m, int of, int n_steps, uint64_t seed, int n_maps, int views,
+                          int size, csm_sanity_maps_fn fn, void *ctx, int keep_maps,
+                          csm_sanity *out);
 void csm_sanity_free(csm_sanity *s);
 /* The verdict for map k: the maps must fall away from the original as the
  * model is destroyed: after every layer is randomized, the Spearman

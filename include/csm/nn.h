@@ -121,6 +121,12 @@ int csm_model_layers(const csm_model *m, int *nodes, int max);
  * standard deviation as the filter had (biases to 0, alphas kept), in place.
  * Cached plans are dropped. */
 csm_status csm_model_randomize_layers(csm_model *m, int count, uint64_t seed);
+/* The same restricted to the weighted layers that node `of` depends on (the
+ * explained output's own path: a head the output does not use is not part
+ * of its cascade); of < 0: all layers. A layer's random values are the same
+ * whichever `of` selects it. */
+int csm_model_layers_of(const csm_model *m, int of, int *nodes, int max);
+csm_status csm_model_randomize_layers_of(csm_model *m, int of, int count, uint64_t seed);
 
 /* A copy of every float constant of a model (src/nn/weights_copy.c), to put
  * the weights back after randomizing them. */

@@ -11,19 +11,21 @@
 static const char *help_head =
     "usage: csm sanity --task TASK IMAGE... [--methods LIST] [--steps N] [--json]\n"
     "                  [-o DIR] [options]\n\n"
-    "Cascading randomization: the model's weighted layers (convolutions and matrix\n"
-    "products) are re-initialized from the output layer down, more of them at each\n"
-    "step (seeded Gaussian weights with each layer's own standard deviation,\n"
-    "biases 0; the same random values for a layer at every step), and every\n"
-    "method's map of every face is computed again for the class the original model\n"
-    "predicted. Per step and method: the Spearman rank correlation and the SSIM of\n"
-    "the map with the original map, averaged over faces. A method passes when its\n"
-    "maps fall away from the original: mean Spearman after randomizing every\n"
-    "layer below 0.5 (it is 1 before any). --steps N (default 8, at most the number\n"
-    "of layers): the cumulative layer counts run from 1 to all in N even steps.\n"
-    "The table goes to stdout (--json: JSON). -o DIR also writes DIR/sanity.json\n"
-    "and per face and method DIR/<stem>_face<k>_sanity_<method>.png (the map at\n"
-    "each step). The model's weights are restored afterwards.\n\n";
+    "Cascading randomization: the weighted layers (convolutions and matrix\n"
+    "products) that the explained output depends on are re-initialized from the\n"
+    "output layer down, more of them at each step (seeded Gaussian weights with\n"
+    "each layer's own standard deviation, biases 0; the same random values for a\n"
+    "layer at every step), and every method's map of every face is computed again\n"
+    "for the class the original model predicted. Per step and method: the\n"
+    "Spearman rank correlation and the SSIM of the map with the original map,\n"
+    "averaged over faces. A method passes when its maps fall away from the\n"
+    "original: mean Spearman after randomizing every layer below 0.5 (it is 1\n"
+    "before any). --steps N (default 8, at most the number of layers): the\n"
+    "cumulative layer counts run from 1 to all in N even steps. The table goes\n"
+    "to stdout (--json: JSON). -o DIR also writes DIR/sanity.json and per face\n"
+    "and method DIR/<stem>_face<k>_sanity_<method>.png (the map at every step).\n"
+    "--seed N seeds the random weights (and SmoothGrad's noise).\n"
+    "The model's weights are restored afterwards.\n\n";
 
 typedef struct sanity_ctx {
   methods_run *r;
@@ -82,11 +84,13 @@ static csm_status sanity_hook(void *vctx, const csm_scorer *sc, const csm_view *
                               face_cis *f) {
   sanity_ctx *c = vctx;
   methods_run *r = c->r;
+  r->explained_node = sc->node;
   csm_sanity *s = calloc(1, sizeof *s);
   if (!s) return csm_fail(CSM_ENOMEM, "out of memory");
   c->sc = sc, c->views = views, c->n_views = n_views, c->f = f, c->calls = 0;
-  csm_status st = csm_sanity_run(csm_task_model(r->x.task), r->steps ? r->steps : 8, r->ma.opt.seed,
-                                 r->ml.n, n_views, sc->size, sample_maps, c, r->has_out, s);
+  csm_status st =
+      csm_sanity_run(csm_task_model(r->x.task), sc->node, r->steps ? r->steps : 8, r->ma.opt.seed,
+                     r->ml.n, n_views, sc->size, sample_maps, c, r->has_out, s);
   c->faces_done++;
   if (st) {
     free(s);
@@ -131,9 +135,10 @@ static void tabulate(const methods_run *r, sanity_table *t) {
 
 static void write_json(FILE *fp, const methods_run *r, const sanity_table *t) {
   csm_model *m = csm_task_model(r->x.task);
-  int n = csm_model_layers(m, NULL, 0);
+  int of = r->explained_node;
+  int n = csm_model_layers_of(m, of, NULL, 0);
   int *layers = calloc((size_t)n + 1, sizeof *layers);
-  if (layers) csm_model_layers(m, layers, n);
+  if (layers) csm_model_layers_of(m, of, layers, n);
   fprintf(fp, "{\"n\": %d, ", t->n);
   methods_run_json_head(fp, r);
   fprintf(fp, ", \"seed\": %llu, \"layers\": %d, \"randomized\": [",

@@ -18,6 +18,7 @@ typedef struct methods_run {
   int steps;              /* sanity: --steps (0: default) */
   int has_out;            /* -o given */
   const char *layer_name; /* the CAM layer, when a CAM method runs */
+  int explained_node;     /* the model node the confidence reads (set by the hooks) */
   float *cms;             /* the --cms map (canonical raster) */
   explain_ctx x;
   explain_input *in;

@@ -31,12 +31,13 @@ static void free_maps(float **maps, int n) {
   }
 }
 
-csm_status csm_sanity_run(csm_model *m, int n_steps, uint64_t seed, int n_maps, int views, int size,
-                          csm_sanity_maps_fn fn, void *ctx, int keep_maps, csm_sanity *out) {
+csm_status csm_sanity_run(csm_model *m, int of, int n_steps, uint64_t seed, int n_maps, int views,
+                          int size, csm_sanity_maps_fn fn, void *ctx, int keep_maps,
+                          csm_sanity *out) {
   memset(out, 0, sizeof *out);
   if (!m || !fn || n_maps < 1 || views < 1 || size < 1 || n_steps < 1)
     return csm_fail(CSM_EUSAGE, "csm_sanity_run: bad arguments");
-  int L = csm_model_layers(m, NULL, 0);
+  int L = csm_model_layers_of(m, of, NULL, 0);
   if (L == 0)
     return csm_fail(CSM_EUNSUPPORTED, "%s: no weighted layers to randomize", csm_model_path(m));
   if (n_steps > L) n_steps = L;
@@ -60,7 +61,7 @@ csm_status csm_sanity_run(csm_model *m, int n_steps, uint64_t seed, int n_maps, 
     out->spearman[k] = out->ssim[k] = 1; /* step 0: the original itself */
   for (int t = 1; !st && t <= n_steps; t++) {
     st = csm_model_weights_restore(m, saved);
-    if (!st) st = csm_model_randomize_layers(m, out->counts[t], seed);
+    if (!st) st = csm_model_randomize_layers_of(m, of, out->counts[t], seed);
     if (!st) st = fn(ctx, now);
     for (int k = 0; !st && k < n_maps; k++) {
       double sp = 0, ss = 0;

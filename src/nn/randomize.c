@@ -44,15 +44,36 @@ static int is_layer(const csm_graph *g, int i) {
   return f->op == CSM_OP_CONST && f->value.dtype == CSM_F32 && f->value.data;
 }
 
-int csm_model_layers(const csm_model *m, int *nodes, int max) {
+/* dep[i] = 1 for every node that node `of` depends on (itself included);
+ * all 1 when of < 0. */
+static void depends(const csm_graph *g, int of, unsigned char *dep) {
+  for (int i = 0; i < g->n_nodes; i++)
+    dep[i] = of < 0;
+  if (of < 0 || of >= g->n_nodes) return;
+  dep[of] = 1;
+  for (int i = of; i >= 0; i--) /* topological order: inputs come first */
+    if (dep[i])
+      for (int k = 0; k < g->nodes[i].n_in; k++)
+        dep[g->nodes[i].in[k]] = 1;
+}
+
+int csm_model_layers_of(const csm_model *m, int of, int *nodes, int max) {
   if (!m) return 0;
+  unsigned char *dep = csm_calloc((size_t)m->g.n_nodes + 1, 1);
+  if (!dep) return 0;
+  depends(&m->g, of, dep);
   int count = 0;
   for (int i = 0; i < m->g.n_nodes; i++) {
-    if (!is_layer(&m->g, i)) continue;
+    if (!dep[i] || !is_layer(&m->g, i)) continue;
     if (nodes && count < max) nodes[count] = i;
     count++;
   }
+  free(dep);
   return count;
+}
+
+int csm_model_layers(const csm_model *m, int *nodes, int max) {
+  return csm_model_layers_of(m, -1, nodes, max);
 }
 
 static uint64_t mix64(uint64_t z) {
@@ -136,27 +157,36 @@ static void randomize_filter(csm_model *m, int layer, int index, uint64_t seed, 
   }
 }
 
-csm_status csm_model_randomize_layers(csm_model *m, int count, uint64_t seed) {
+csm_status csm_model_randomize_layers_of(csm_model *m, int of, int count, uint64_t seed) {
   if (!m) return csm_fail(CSM_EUSAGE, "randomize: no model");
   if (count < 0) return csm_fail(CSM_EUSAGE, "randomize: layer count %d is negative", count);
+  if (of >= m->g.n_nodes) return csm_fail(CSM_EUSAGE, "randomize: node %d out of range", of);
   const int total = csm_model_layers(m, NULL, 0);
-  if (count > total) count = total;
+  const int mine = csm_model_layers_of(m, of, NULL, 0);
+  if (count > mine) count = mine;
   if (count == 0) return CSM_OK;
   int *layers = csm_malloc_array((size_t)total, sizeof *layers);
   unsigned char *done = csm_calloc((size_t)m->g.n_nodes, 1);
+  unsigned char *dep = csm_calloc((size_t)m->g.n_nodes + 1, 1);
   size_t most = 0;
   for (int i = 0; layers && i < m->g.n_nodes; i++)
     if (m->g.nodes[i].op == CSM_OP_CONST && csm_tensor_numel(&m->g.nodes[i].value) > most)
       most = csm_tensor_numel(&m->g.nodes[i].value);
   double *z = layers && done ? csm_malloc_array(most ? most : 1, sizeof *z) : NULL;
-  if (!layers || !done || !z) {
+  if (!layers || !done || !z || !dep) {
     free(layers);
     free(done);
     free(z);
+    free(dep);
     return CSM_ENOMEM;
   }
   csm_model_layers(m, layers, total);
-  for (int li = total - 1; li >= total - count; li--) {
+  depends(&m->g, of, dep);
+  /* From the top, the first `count` layers `of` depends on; each keeps its
+   * index li among all layers, so its values do not depend on `of`. */
+  for (int li = total - 1, left = count; li >= 0 && left > 0; li--) {
+    if (!dep[layers[li]]) continue;
+    left--;
     const csm_node *n = &m->g.nodes[layers[li]];
     const int fi = n->in[1];
     if (!done[fi]) {
@@ -176,6 +206,11 @@ csm_status csm_model_randomize_layers(csm_model *m, int count, uint64_t seed) {
   free(layers);
   free(done);
   free(z);
+  free(dep);
   csm_model_drop_plans(m);
   return CSM_OK;
+}
+
+csm_status csm_model_randomize_layers(csm_model *m, int count, uint64_t seed) {
+  return csm_model_randomize_layers_of(m, -1, count, seed);
 }

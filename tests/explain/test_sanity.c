@@ -47,7 +47,7 @@ static int add_conv(csm_graph *g, const char *name, int x, int k, int ci, int co
   return c;
 }
 
-static csm_model *build_model(void) {
+static csm_model *build_model_side(int side_head) {
   csm_graph g;
   memset(&g, 0, sizeof g);
   int64_t xd[4] = {-1, S, S, 1};
@@ -68,16 +68,24 @@ static csm_model *build_model(void) {
   g.inputs = malloc(sizeof(int));
   g.inputs[0] = x;
   g.n_inputs = 1;
-  g.outputs = malloc(sizeof(int));
+  g.outputs = malloc(2 * sizeof(int));
   g.outputs[0] = y;
-  g.output_names = malloc(sizeof(char *));
+  g.output_names = malloc(2 * sizeof(char *));
   g.output_names[0] = strdup("y");
   g.n_outputs = 1;
+  if (side_head) {
+    /* Another head on conv2 that y does not use, last in the graph. */
+    g.outputs[1] = add_conv(&g, "side", c2, 1, 8, 2, 0, 4);
+    g.output_names[1] = strdup("side");
+    g.n_outputs = 2;
+  }
   g.path = strdup("sanity-test");
   csm_model *m;
   CSM_ASSERT_OK(csm_model_from_graph(&g, &m));
   return m;
 }
+
+static csm_model *build_model(void) { return build_model_side(0); }
 
 static csm_status score(void *ctx, const float *inputs, int n, float *conf) {
   csm_model *m = ctx;
@@ -130,7 +138,7 @@ static void test_cascade(void **state) {
 
   maps_ctx c = {&s, input, 0};
   csm_sanity san;
-  CSM_ASSERT_OK(csm_sanity_run(m, 3, 1, 2, 1, S, maps_fn, &c, 1, &san));
+  CSM_ASSERT_OK(csm_sanity_run(m, -1, 3, 1, 2, 1, S, maps_fn, &c, 1, &san));
   assert_int_equal(c.calls, 4); /* the original and 3 steps */
   assert_int_equal(san.n_layers, 3);
   assert_int_equal(san.n_steps, 3);
@@ -159,15 +167,43 @@ static void test_cascade(void **state) {
 
   /* More steps than layers: as many steps as layers. */
   c.calls = 0;
-  CSM_ASSERT_OK(csm_sanity_run(m, 10, 1, 2, 1, S, maps_fn, &c, 0, &san));
+  CSM_ASSERT_OK(csm_sanity_run(m, -1, 10, 1, 2, 1, S, maps_fn, &c, 0, &san));
   assert_int_equal(san.n_steps, 3);
   assert_null(san.step_maps);
   csm_sanity_free(&san);
-  assert_int_equal(csm_sanity_run(m, 0, 1, 2, 1, S, maps_fn, &c, 0, &san), CSM_EUSAGE);
+  assert_int_equal(csm_sanity_run(m, -1, 0, 1, 2, 1, S, maps_fn, &c, 0, &san), CSM_EUSAGE);
   csm_model_free(m);
 }
 
+static const float *filter(csm_model *m, const char *name) {
+  int i = csm_model_find_node(m, name);
+  assert_true(i >= 0);
+  return m->g.nodes[i].value.data;
+}
+
+/* The cascade of an output runs over its own layers only (a head it does
+ * not use is left alone), with the same values a layer gets in the
+ * cascade over every layer. */
+static void test_layers_of_output(void **state) {
+  (void)state;
+  csm_model *a = build_model_side(1), *b = build_model_side(1);
+  int y = csm_model_output_node(a, 0), side = csm_model_output_node(a, 1);
+  assert_int_equal(csm_model_layers(a, NULL, 0), 4);
+  assert_int_equal(csm_model_layers_of(a, y, NULL, 0), 3);
+  assert_int_equal(csm_model_layers_of(a, side, NULL, 0), 3); /* conv1, conv2, side */
+  float side_before[16];
+  memcpy(side_before, filter(a, "side/filter"), sizeof side_before);
+  CSM_ASSERT_OK(csm_model_randomize_layers_of(a, y, 1, 5)); /* conv3 */
+  CSM_ASSERT_OK(csm_model_randomize_layers(b, 2, 5));       /* side and conv3 */
+  assert_memory_equal(filter(a, "side/filter"), side_before, sizeof side_before);
+  assert_memory_not_equal(filter(b, "side/filter"), side_before, sizeof side_before);
+  assert_memory_equal(filter(a, "conv3/filter"), filter(b, "conv3/filter"), 8 * sizeof(float));
+  csm_model_free(a);
+  csm_model_free(b);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_cascade)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_cascade),
+                                     cmocka_unit_test(test_layers_of_output)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
