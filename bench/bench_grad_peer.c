@@ -86,10 +86,14 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i];
     int has = i + 1 < argc;
-    if (!strcmp(o, "--threads") && has) threads = atoi(argv[++i]);
-    else if (!strcmp(o, "--min-time") && has) min_time = atof(argv[++i]);
-    else if (!strcmp(o, "--out") && has) out_path = argv[++i];
-    else if (!strcmp(o, "--pin")) pin = 1;
+    if (!strcmp(o, "--threads") && has)
+      threads = atoi(argv[++i]);
+    else if (!strcmp(o, "--min-time") && has)
+      min_time = atof(argv[++i]);
+    else if (!strcmp(o, "--out") && has)
+      out_path = argv[++i];
+    else if (!strcmp(o, "--pin"))
+      pin = 1;
     else if (!strcmp(o, "--grad") && has) {
       if (sscanf(argv[++i], "%d:%d", &output, &value) != 2 || output < 0 || value < 0) {
         fprintf(stderr, "bench_grad_peer: --grad takes K:J\n");
@@ -98,9 +102,12 @@ int main(int argc, char **argv) {
     } else if (o[0] == '-') {
       fprintf(stderr, "bench_grad_peer: unknown option %s\n", o);
       return 1;
-    } else if (!model_path) model_path = o;
-    else if (!input_path) input_path = o;
-    else model_path = NULL, input_path = NULL, i = argc;
+    } else if (!model_path)
+      model_path = o;
+    else if (!input_path)
+      input_path = o;
+    else
+      model_path = NULL, input_path = NULL, i = argc;
   }
   if (!model_path || !input_path || threads < 1 || !(min_time > 0)) {
     fprintf(stderr, "usage: bench_grad_peer MODEL_JSON INPUT.npy [--grad K:J] [--threads N] "
@@ -143,9 +150,8 @@ int main(int argc, char **argv) {
   printf("{\"model\": \"%.*s\", \"batch\": %lld, \"input\": \"%s\", \"grad\": \"%d:%d\", "
          "\"seconds_per_grad\": %.6f, \"forward_s\": %.6f, \"backward_s\": %.6f, \"grads\": %d, "
          "\"threads\": %d, \"pinned\": %s, \"team\": %d, \"backend\": \"csm\"}\n",
-         name_len, name,
-         (long long)in.shape.d[0], csm_shape_str(&in.shape, buf, sizeof buf), output, value, t / n,
-         j.t_fwd / n, j.t_bwd / n, n, threads, pin ? "true" : "false", team);
+         name_len, name, (long long)in.shape.d[0], csm_shape_str(&in.shape, buf, sizeof buf),
+         output, value, t / n, j.t_fwd / n, j.t_bwd / n, n, threads, pin ? "true" : "false", team);
   csm_tensor_free(&grad);
   csm_tensor_free(&in);
   csm_model_free(m);

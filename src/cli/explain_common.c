@@ -330,8 +330,7 @@ static csm_status explain_sample(explain_ctx *x, const explain_args *a, const ex
     opt.progress = print_progress;
     opt.progress_ctx = pr;
     if (!x->skip_cis) {
-      st = csm_occlusion_run(&sc, view, x->centres, x->n_centres, x->size, x->size, &opt,
-                             &f->occ);
+      st = csm_occlusion_run(&sc, view, x->centres, x->n_centres, x->size, x->size, &opt, &f->occ);
       if (!st) {
         csm_cis_valid(x->mask, view, views, x->size, x->size, valid);
         st = csm_cis_compute(&f->occ, a->occ.footprint, valid, x->size, x->size, &f->cis);

@@ -99,7 +99,7 @@ struct face_cis {
   char extra[160]; /* more JSON members for the face's entry (", \"k\": v"), or "" */
   csm_occlusion occ;
   csm_map cis;
-  csm_image crop; /* the model's input crop as RGB, for the input-space picture */
+  csm_image crop;  /* the model's input crop as RGB, for the input-space picture */
   csm_image crop2; /* a verify pair's second crop */
   void *result;    /* the sample hook's (freed with result_free) */
   void (*result_free)(void *result);

@@ -112,8 +112,8 @@ csm_status csm_task_load_custom(const char *model_path, const csm_task_info *inf
   csm_task_output kind = o->kind;
   /* A sigmoid always has 2 classes (p and 1 - p of one value). */
   if (kind == CSM_TASK_SIGMOID && o->n_classes == 0) o->n_classes = 2;
-  int open_classes = o->n_classes == 0 && (kind == CSM_TASK_PROBS || kind == CSM_TASK_LOGITS ||
-                                           kind == CSM_TASK_LOGIT);
+  int open_classes = o->n_classes == 0 &&
+                     (kind == CSM_TASK_PROBS || kind == CSM_TASK_LOGITS || kind == CSM_TASK_LOGIT);
   if (open_classes) o->kind = CSM_TASK_EMBEDDING;
   o->name = info->name ? info->name : "custom"; /* for error messages until copied */
   st = csm_task_attach_model(t, model_path, info->output);
