@@ -25,26 +25,16 @@ static const float mat_m[3][2] = {{0.8f, -0.3f}, {-0.6f, 0.5f}, {0.4f, 0.9f}};
 /* ---- graphs ------------------------------------------------------------ */
 
 static int add(csm_graph *g, const char *name, csm_op_kind op, int n, const int *in) {
-  int idx;
-  CSM_ASSERT_OK(csm_graph_add(g, name, op, n, in, &idx));
-  return idx;
+  return csm_test_graph_add(g, name, op, n, in);
 }
 
 static int add_f32(csm_graph *g, const char *name, int rank, const int64_t *dims, const float *v) {
-  int idx = add(g, name, CSM_OP_CONST, 0, NULL);
-  csm_shape s = csm_shape_make(rank, dims);
-  CSM_ASSERT_OK(csm_tensor_alloc(&g->nodes[idx].value, CSM_F32, &s));
-  memcpy(g->nodes[idx].value.data, v, csm_tensor_numel(&g->nodes[idx].value) * 4);
-  return idx;
+  return csm_test_graph_const(g, name, CSM_F32, rank, dims, v);
 }
 
 static int add_i32(csm_graph *g, const char *name, int rank, const int64_t *dims,
                    const int32_t *v) {
-  int idx = add(g, name, CSM_OP_CONST, 0, NULL);
-  csm_shape s = csm_shape_make(rank, dims);
-  CSM_ASSERT_OK(csm_tensor_alloc(&g->nodes[idx].value, CSM_I32, &s));
-  memcpy(g->nodes[idx].value.data, v, csm_tensor_numel(&g->nodes[idx].value) * 4);
-  return idx;
+  return csm_test_graph_const(g, name, CSM_I32, rank, dims, v);
 }
 
 static int add_input(csm_graph *g, int64_t batch, int channels) {

@@ -10,16 +10,12 @@
 #include "nn/model_internal.h"
 
 static int add(csm_graph *g, const char *name, csm_op_kind op, int n, const int *in) {
-  int idx;
-  CSM_ASSERT_OK(csm_graph_add(g, name, op, n, in, &idx));
-  return idx;
+  return csm_test_graph_add(g, name, op, n, in);
 }
 
 static int add_const(csm_graph *g, const char *name, int rank, const int64_t *dims, uint32_t seed,
                      float lo, float hi) {
-  int idx = add(g, name, CSM_OP_CONST, 0, NULL);
-  csm_shape s = csm_shape_make(rank, dims);
-  CSM_ASSERT_OK(csm_tensor_alloc(&g->nodes[idx].value, CSM_F32, &s));
+  int idx = csm_test_graph_const(g, name, CSM_F32, rank, dims, NULL);
   csm_test_fill_uniform(g->nodes[idx].value.data, csm_tensor_numel(&g->nodes[idx].value), seed, lo,
                         hi);
   return idx;

@@ -128,3 +128,19 @@ void csm_test_expect_error(const struct csm_node *node, const csm_tensor *in, cs
   if (!strstr(err, needle)) fail_msg("message \"%s\" lacks \"%s\"", err, needle);
   if (strchr(err, '\n')) fail_msg("message has a newline: %s", err);
 }
+
+int csm_test_graph_add(struct csm_graph *g, const char *name, int op, int n_in, const int *in) {
+  int idx = -1;
+  CSM_ASSERT_OK(csm_graph_add(g, name, (csm_op_kind)op, n_in, in, &idx));
+  return idx;
+}
+
+int csm_test_graph_const(struct csm_graph *g, const char *name, csm_dtype dtype, int rank,
+                         const int64_t *dims, const void *v) {
+  int idx = csm_test_graph_add(g, name, CSM_OP_CONST, 0, NULL);
+  csm_shape s = csm_shape_make(rank, dims);
+  csm_tensor *t = &g->nodes[idx].value;
+  CSM_ASSERT_OK(csm_tensor_alloc(t, dtype, &s));
+  if (v) memcpy(t->data, v, csm_tensor_numel(t) * 4);
+  return idx;
+}

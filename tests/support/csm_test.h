@@ -43,6 +43,15 @@ csm_tensor csm_test_tensor_i32(int rank, const int64_t *dims, const int32_t *dat
  * 0 .. n_in - 1 (n_in <= 16). */
 struct csm_node csm_test_node(int op, int n_in);
 
+/* ---- graphs built in code (tests include "nn/graph.h") ---- */
+struct csm_graph;
+/* Appends a node (csm_graph_add; fails the test on error); its index. */
+int csm_test_graph_add(struct csm_graph *g, const char *name, int op, int n_in, const int *in);
+/* Appends a CONST node of dtype and shape dims holding a copy of v (numel
+ * values; v NULL: zeros); its index. */
+int csm_test_graph_const(struct csm_graph *g, const char *name, csm_dtype dtype, int rank,
+                         const int64_t *dims, const void *v);
+
 /* Names the case in the failure messages of the checks below ("" for none). */
 extern const char *csm_test_context;
 /* Fails unless t has this shape. */
