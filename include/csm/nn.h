@@ -45,8 +45,9 @@ csm_tensor csm_tensor_view(const csm_tensor *t, const csm_shape *shape);
 
 typedef struct csm_model csm_model;
 
-/* Loads a TF.js graph model (model.json + weight shards). Errors name the
- * file and the fault. */
+/* Loads a model: a TF.js graph model (model.json + weight shards) or an
+ * ONNX file (.onnx; opsets 11-17, external data next to it). Errors name
+ * the file and the fault (for ONNX, the node and its operator too). */
 csm_status csm_model_load(const char *path, csm_model **out);
 void csm_model_free(csm_model *m);
 
@@ -57,6 +58,14 @@ const char *csm_model_input_name(const csm_model *m, int i);
 csm_shape csm_model_input_shape(const csm_model *m, int i);
 int csm_model_num_outputs(const csm_model *m);
 const char *csm_model_output_name(const csm_model *m, int i);
+/* 1 if input i is a channels-first image ([N,C,H,W], as ONNX models from
+ * PyTorch declare it), else 0. */
+int csm_model_input_channels_first(const csm_model *m, int i);
+/* Makes every channels-first input take channels-last (NHWC) data, the
+ * layout of the image code: csm_model_input_shape then says [N,H,W,C].
+ * Exact (the model's own first transpose moves into the caller's layout);
+ * outputs keep their declared layout. No-op for channels-last models. */
+csm_status csm_model_use_channels_last(csm_model *m);
 /* Output shape for a given batch size. */
 csm_status csm_model_output_shape(csm_model *m, int i, int64_t batch, csm_shape *out);
 /* Number of parameters (elements of float constants). */

@@ -128,6 +128,7 @@ void csm_graph_free(csm_graph *g) {
   free(g->inputs);
   free(g->outputs);
   free(g->output_names);
+  free(g->input_channels_first);
   free(g->path);
   memset(g, 0, sizeof *g);
 }

@@ -25,7 +25,33 @@
  *   SHAPE             x -> int32 vector
  *   RESIZE_BILINEAR   x[N,H,W,C], size (int32 [2]); align_corners, half_pixel_centers
  *   DEPTH_TO_SPACE    x (attrs.block_size, NHWC, DCR order as TensorFlow)
- *   MAXPOOL/AVGPOOL   x (attrs.ksize, stride, padding; AVG excludes padding)
+ *   MAXPOOL/AVGPOOL   x (attrs.ksize, stride, padding; AVG excludes padding
+ *                     unless attrs.count_include_pad; attrs.ceil_mode rounds
+ *                     the output size up as ONNX/PyTorch do)
+ *
+ * Ops added for ONNX models (nn/onnx/ maps ONNX onto these; all NHWC where
+ * spatial):
+ *   TRANSPOSE         x (attrs.perm[0..rank-1]: out dim d = in dim perm[d])
+ *   GATHER            x, indices (int32; negative counts from the end; attrs.axis)
+ *                     out = x.shape[:axis] + indices.shape + x.shape[axis+1:]
+ *   BROADCAST_TO      x, shape (int32): ONNX Expand, bidirectional broadcast
+ *   CONV2D_TRANSPOSE  x[N,H,W,Ci], filter[Ci,KH,KW,Co], bias[Co]? (attrs.has_bias);
+ *                     stride, dilation, explicit pads (cropped from the full
+ *                     output), attrs.output_padding; out = (in-1)*s - pads
+ *                     + d*(k-1) + output_padding + 1
+ *   HARD_SIGMOID      x: max(0, min(1, alpha*x + beta)) (attrs.alpha, attrs.beta)
+ *   HARD_SWISH        x: x * max(0, min(1, x/6 + 1/2))
+ *   RECIPROCAL        x: 1/x
+ *   LOG_SOFTMAX       x (over the last axis)
+ *   RESIZE_NEAREST    x[N,H,W,C], size (int32 [2]); align_corners,
+ *                     half_pixel_centers (ONNX half_pixel), attrs.nearest_mode
+ *   RESIZE_BILINEAR / RESIZE_NEAREST with one operand: the output size is
+ *                     floor(in * attrs.scale[k]) (ONNX Resize with scales)
+ *   FLATTEN           x (attrs.axis): [prod(dims < axis), prod(dims >= axis)]
+ *   RESHAPE           with attrs.zero_copies: a 0 in shape copies the input's
+ *                     dimension (ONNX Reshape, allowzero = 0)
+ *   CAST              x (to attrs.to_dtype: CSM_F32 or CSM_I32; float to int
+ *                     truncates toward zero)
  */
 #ifndef CSM_NN_GRAPH_H
 #define CSM_NN_GRAPH_H
@@ -73,10 +99,36 @@ typedef enum csm_op_kind {
   CSM_OP_PAD,
   CSM_OP_RESIZE_BILINEAR,
   CSM_OP_DEPTH_TO_SPACE,
+  CSM_OP_TRANSPOSE,
+  CSM_OP_GATHER,
+  CSM_OP_BROADCAST_TO,
+  CSM_OP_CONV2D_TRANSPOSE,
+  CSM_OP_HARD_SIGMOID,
+  CSM_OP_HARD_SWISH,
+  CSM_OP_RECIPROCAL,
+  CSM_OP_LOG_SOFTMAX,
+  CSM_OP_RESIZE_NEAREST,
+  CSM_OP_FLATTEN,
+  CSM_OP_CAST,
   CSM_OP_COUNT
 } csm_op_kind;
 
-typedef enum csm_padding { CSM_PAD_VALID, CSM_PAD_SAME, CSM_PAD_EXPLICIT } csm_padding;
+/* SAME puts an odd padding's extra row at the end (TensorFlow, ONNX
+ * SAME_UPPER); SAME_LOWER at the beginning (ONNX). */
+typedef enum csm_padding {
+  CSM_PAD_VALID,
+  CSM_PAD_SAME,
+  CSM_PAD_EXPLICIT,
+  CSM_PAD_SAME_LOWER
+} csm_padding;
+
+/* ONNX Resize nearest_mode: how a fractional source index rounds. */
+typedef enum csm_nearest_mode {
+  CSM_NEAREST_ROUND_PREFER_FLOOR, /* ONNX's default */
+  CSM_NEAREST_ROUND_PREFER_CEIL,
+  CSM_NEAREST_FLOOR,
+  CSM_NEAREST_CEIL
+} csm_nearest_mode;
 
 typedef enum csm_activation {
   CSM_ACT_NONE,
@@ -103,6 +155,17 @@ typedef struct csm_attrs {
   int block_size;
   int n_squeeze;
   int squeeze_dims[CSM_MAX_RANK];
+  /* ONNX additions (see the operand conventions above). */
+  int perm[CSM_MAX_RANK]; /* TRANSPOSE: n_perm = input rank */
+  int n_perm;
+  float beta;              /* HARD_SIGMOID */
+  int count_include_pad;   /* AVGPOOL */
+  int ceil_mode;           /* MAXPOOL, AVGPOOL */
+  int output_padding[2];   /* CONV2D_TRANSPOSE: h, w */
+  csm_nearest_mode nearest_mode; /* RESIZE_NEAREST */
+  float scale[2];          /* RESIZE_* with one operand: h, w */
+  int zero_copies;         /* RESHAPE */
+  csm_dtype to_dtype;      /* CAST */
 } csm_attrs;
 
 typedef struct csm_node {
@@ -125,6 +188,10 @@ typedef struct csm_graph {
   int n_outputs;
   int *outputs; /* node indices, in signature order */
   char **output_names;
+  /* Per input (NULL: none): 1 if the input is a channels-first image
+   * [N,C,H,W] (ONNX models) that the graph transposes to NHWC itself;
+   * csm_model_use_channels_last can then move that transpose out. */
+  unsigned char *input_channels_first;
 } csm_graph;
 
 /* Default attributes: stride/dilation 1, VALID, no activation. */
@@ -144,5 +211,19 @@ const char *csm_op_name(csm_op_kind op);
 
 /* Loaders. */
 csm_status csm_tfjs_load(const char *model_json_path, csm_graph *g);
+/* An ONNX model (nn/onnx/): NCHW layouts converted at load time, so that
+ * the graph runs NHWC inside; inputs and outputs keep their declared layout
+ * (the input's transpose is marked in g->input_channels_first). */
+csm_status csm_onnx_load(const char *path, csm_graph *g);
+
+/* Graph rewrites (graph_rewrite.c), run by loaders after building a graph:
+ * folds a following bias Add and activation (Relu, Relu6, LeakyRelu, PRelu
+ * with constant slopes) into Conv2D, DepthwiseConv2D and MatMul nodes whose
+ * output has no other consumer, and removes transpose pairs that cancel.
+ * Exact: the fused node computes the same arithmetic. Renumbers nodes. */
+csm_status csm_graph_simplify(csm_graph *g);
+/* Makes every channels-first input take NHWC data (see
+ * input_channels_first); the declared input shape changes accordingly. */
+csm_status csm_graph_inputs_channels_last(csm_graph *g);
 
 #endif

@@ -30,8 +30,11 @@ csm_status csm_model_load(const char *path, csm_model **out) {
   if (!m) return CSM_ENOMEM;
   if (ends_with(path, ".json")) {
     st = csm_tfjs_load(path, &m->g);
+  } else if (ends_with(path, ".onnx")) {
+    st = csm_onnx_load(path, &m->g);
   } else {
-    st = csm_fail(CSM_EUNSUPPORTED, "%s: unknown model format (expected a TF.js model.json)", path);
+    st = csm_fail(CSM_EUNSUPPORTED,
+                  "%s: unknown model format (expected a TF.js model.json or an .onnx file)", path);
   }
   if (st) {
     csm_graph_free(&m->g);
@@ -57,6 +60,22 @@ csm_status csm_model_from_graph(csm_graph *g, csm_model **out) {
   count_params(m);
   *out = m;
   return CSM_OK;
+}
+
+int csm_model_input_channels_first(const csm_model *m, int i) {
+  return m && i >= 0 && i < m->g.n_inputs && m->g.input_channels_first &&
+         m->g.input_channels_first[i];
+}
+
+csm_status csm_model_use_channels_last(csm_model *m) {
+  if (!m) return csm_fail(CSM_EUSAGE, "csm_model_use_channels_last: NULL model");
+  int any = 0;
+  for (int i = 0; i < m->g.n_inputs; i++)
+    any |= csm_model_input_channels_first(m, i);
+  if (!any) return CSM_OK;
+  csm_status st = csm_graph_inputs_channels_last(&m->g);
+  csm_model_drop_plans(m);
+  return st;
 }
 
 void csm_model_drop_plans(csm_model *m) {

@@ -43,6 +43,17 @@ const csm_op_def *csm_op_def_get(csm_op_kind op) {
   case CSM_OP_PAD: return &csm_op_pad;
   case CSM_OP_RESIZE_BILINEAR: return &csm_op_resize_bilinear;
   case CSM_OP_DEPTH_TO_SPACE: return &csm_op_depth_to_space;
+  case CSM_OP_TRANSPOSE:
+  case CSM_OP_GATHER:
+  case CSM_OP_BROADCAST_TO:
+  case CSM_OP_CONV2D_TRANSPOSE:
+  case CSM_OP_HARD_SIGMOID:
+  case CSM_OP_HARD_SWISH:
+  case CSM_OP_RECIPROCAL:
+  case CSM_OP_LOG_SOFTMAX:
+  case CSM_OP_RESIZE_NEAREST:
+  case CSM_OP_FLATTEN:
+  case CSM_OP_CAST: /* TODO(onnx ops): definitions */
   case CSM_OP_INPUT:
   case CSM_OP_CONST:
   case CSM_OP_COUNT: break;
@@ -107,11 +118,13 @@ int64_t csm_window_out(int64_t in, int k, int stride, int dilation, csm_padding 
   case CSM_PAD_VALID:
     if (in < eff) return -1;
     return (in - eff) / stride + 1;
-  case CSM_PAD_SAME: {
+  case CSM_PAD_SAME:
+  case CSM_PAD_SAME_LOWER: {
     out = (in + stride - 1) / stride;
     int64_t total = (out - 1) * stride + eff - in;
     if (total < 0) total = 0;
-    *pad_before = (int)(total / 2); /* TensorFlow puts the odd pixel after */
+    /* TensorFlow (and ONNX SAME_UPPER) put the odd pixel after. */
+    *pad_before = (int)(pad == CSM_PAD_SAME ? total / 2 : (total + 1) / 2);
     return out;
   }
   case CSM_PAD_EXPLICIT: {
