@@ -48,5 +48,12 @@ csm_status csm_backward_reduce(const csm_backward_args *a);  /* reduce_grad.c: M
 /* movement_grad.c: RESHAPE, SQUEEZE, EXPAND_DIMS, IDENTITY (same element
  * order: din += dout), STRIDED_SLICE, PACK, CONCAT, DEPTH_TO_SPACE */
 csm_status csm_backward_movement(const csm_backward_args *a);
+/* ONNX additions (FLATTEN goes through csm_backward_movement; CAST has no
+ * gradient: it only appears in shape arithmetic). */
+csm_status csm_backward_transpose(const csm_backward_args *a);        /* transpose_grad.c */
+csm_status csm_backward_gather(const csm_backward_args *a);           /* gather_grad.c */
+csm_status csm_backward_broadcast_to(const csm_backward_args *a);     /* broadcast_grad.c */
+csm_status csm_backward_conv2d_transpose(const csm_backward_args *a); /* conv2d_transpose_grad.c */
+csm_status csm_backward_resize_nearest(const csm_backward_args *a);   /* resize_grad.c */
 
 #endif

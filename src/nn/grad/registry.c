@@ -39,7 +39,17 @@ csm_backward_fn csm_backward_get(csm_op_kind op) {
   case CSM_OP_STRIDED_SLICE:
   case CSM_OP_PACK:
   case CSM_OP_CONCAT:
-  case CSM_OP_DEPTH_TO_SPACE: return csm_backward_movement;
+  case CSM_OP_DEPTH_TO_SPACE:
+  case CSM_OP_FLATTEN: return csm_backward_movement;
+  case CSM_OP_TRANSPOSE: return csm_backward_transpose;
+  case CSM_OP_GATHER: return csm_backward_gather;
+  case CSM_OP_BROADCAST_TO: return csm_backward_broadcast_to;
+  case CSM_OP_CONV2D_TRANSPOSE: return csm_backward_conv2d_transpose;
+  case CSM_OP_RESIZE_NEAREST: return csm_backward_resize_nearest;
+  case CSM_OP_HARD_SIGMOID:
+  case CSM_OP_HARD_SWISH:
+  case CSM_OP_RECIPROCAL: return csm_backward_unary;
+  case CSM_OP_LOG_SOFTMAX: return csm_backward_softmax;
   default: return NULL; /* INPUT, CONST, SHAPE: nothing flows through them */
   }
 }

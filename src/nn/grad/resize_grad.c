@@ -48,3 +48,8 @@ csm_status csm_backward_resize_bilinear(const csm_backward_args *a) {
   }
   return CSM_OK;
 }
+
+csm_status csm_backward_resize_nearest(const csm_backward_args *a) { /* placeholder */
+  (void)a;
+  return csm_fail(CSM_EUNSUPPORTED, "no backward pass yet");
+}

@@ -83,5 +83,14 @@ extern const csm_op_def csm_op_concat;
 extern const csm_op_def csm_op_pad;
 extern const csm_op_def csm_op_resize_bilinear;
 extern const csm_op_def csm_op_depth_to_space;
+/* ONNX additions. */
+extern const csm_op_def csm_op_transpose;        /* transpose.c */
+extern const csm_op_def csm_op_gather;           /* gather.c */
+extern const csm_op_def csm_op_broadcast_to;     /* broadcast_to.c */
+extern const csm_op_def csm_op_flatten;          /* reshape.c */
+extern const csm_op_def csm_op_cast;             /* cast.c */
+extern const csm_op_def csm_op_conv2d_transpose; /* conv2d_transpose.c */
+extern const csm_op_def csm_op_resize_nearest;   /* resize_nearest.c */
+/* unary.c also does HARD_SIGMOID, HARD_SWISH, RECIPROCAL; softmax.c LOG_SOFTMAX. */
 
 #endif

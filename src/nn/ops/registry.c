@@ -43,17 +43,17 @@ const csm_op_def *csm_op_def_get(csm_op_kind op) {
   case CSM_OP_PAD: return &csm_op_pad;
   case CSM_OP_RESIZE_BILINEAR: return &csm_op_resize_bilinear;
   case CSM_OP_DEPTH_TO_SPACE: return &csm_op_depth_to_space;
-  case CSM_OP_TRANSPOSE:
-  case CSM_OP_GATHER:
-  case CSM_OP_BROADCAST_TO:
-  case CSM_OP_CONV2D_TRANSPOSE:
+  case CSM_OP_TRANSPOSE: return &csm_op_transpose;
+  case CSM_OP_GATHER: return &csm_op_gather;
+  case CSM_OP_BROADCAST_TO: return &csm_op_broadcast_to;
+  case CSM_OP_CONV2D_TRANSPOSE: return &csm_op_conv2d_transpose;
   case CSM_OP_HARD_SIGMOID:
   case CSM_OP_HARD_SWISH:
-  case CSM_OP_RECIPROCAL:
-  case CSM_OP_LOG_SOFTMAX:
-  case CSM_OP_RESIZE_NEAREST:
-  case CSM_OP_FLATTEN:
-  case CSM_OP_CAST: /* TODO(onnx ops): definitions */
+  case CSM_OP_RECIPROCAL: return &csm_op_unary;
+  case CSM_OP_LOG_SOFTMAX: return &csm_op_softmax;
+  case CSM_OP_RESIZE_NEAREST: return &csm_op_resize_nearest;
+  case CSM_OP_FLATTEN: return &csm_op_flatten;
+  case CSM_OP_CAST: return &csm_op_cast;
   case CSM_OP_INPUT:
   case CSM_OP_CONST:
   case CSM_OP_COUNT: break;
@@ -93,6 +93,17 @@ const char *csm_op_name(csm_op_kind op) {
       [CSM_OP_REDUCE_SUM] = "Sum",
       [CSM_OP_REDUCE_MAX] = "Max",
       [CSM_OP_RESHAPE] = "Reshape",
+      [CSM_OP_TRANSPOSE] = "Transpose",
+      [CSM_OP_GATHER] = "Gather",
+      [CSM_OP_BROADCAST_TO] = "BroadcastTo",
+      [CSM_OP_CONV2D_TRANSPOSE] = "Conv2DTranspose",
+      [CSM_OP_HARD_SIGMOID] = "HardSigmoid",
+      [CSM_OP_HARD_SWISH] = "HardSwish",
+      [CSM_OP_RECIPROCAL] = "Reciprocal",
+      [CSM_OP_LOG_SOFTMAX] = "LogSoftmax",
+      [CSM_OP_RESIZE_NEAREST] = "ResizeNearestNeighbor",
+      [CSM_OP_FLATTEN] = "Flatten",
+      [CSM_OP_CAST] = "Cast",
       [CSM_OP_SQUEEZE] = "Squeeze",
       [CSM_OP_EXPAND_DIMS] = "ExpandDims",
       [CSM_OP_IDENTITY] = "Identity",

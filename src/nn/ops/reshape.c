@@ -144,3 +144,4 @@ const csm_op_def csm_op_expand_dims = {
     .infer = expand_dims_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
 const csm_op_def csm_op_identity = {
     .infer = identity_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
+const csm_op_def csm_op_flatten = {0}; /* placeholder */

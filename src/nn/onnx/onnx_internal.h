@@ -1,0 +1,169 @@
+/* Internal interface of the ONNX loader (nn/onnx/).
+ *
+ * The loader reads a ModelProto with protobuf-c (onnx.proto from Debian's
+ * libonnx-dev, compiled at build time) and writes the graph IR. ONNX values
+ * are NCHW; the IR runs NHWC. Every ONNX value therefore has up to two IR
+ * materializations:
+ *   logical  the value in ONNX's own layout (what Reshape, Flatten, Shape,
+ *            graph outputs... see), and
+ *   nhwc     a rank-4 value as [N,H,W,C] (what Conv, pooling, Resize,
+ *            BatchNormalization... work on).
+ * A mapper asks for the one it needs (csm_onnx_logical / csm_onnx_nhwc);
+ * the other is made on demand by one TRANSPOSE node and remembered, so each
+ * value is transposed at most once. Layout-preserving ops (element-wise,
+ * activations) follow whichever their operand already has, so a network of
+ * convolutions runs NHWC from its first transpose to its Flatten.
+ *
+ * Every message names the model file, and inside a node's mapper the node
+ * (its name, or its first output when unnamed) and its operator:
+ *   "<path>: node '<name>' (<OpType>): <fault>". */
+#ifndef CSM_NN_ONNX_INTERNAL_H
+#define CSM_NN_ONNX_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "nn/graph.h"
+#include "onnx.pb-c.h"
+
+/* Opsets of the default ("" / "ai.onnx") domain that the mappers follow. */
+enum { CSM_ONNX_OPSET_MIN = 11, CSM_ONNX_OPSET_MAX = 17 };
+
+typedef struct csm_onnx_value {
+  char *name;  /* the ONNX value name (owned) */
+  int logical; /* IR node with the value in ONNX's layout, or -1 */
+  int nhwc;    /* IR node with the rank-4 value as NHWC, or -1 */
+  int rank;    /* -1 when unknown */
+  int uses;    /* node inputs and graph outputs that read this value */
+} csm_onnx_value;
+
+typedef struct csm_onnx_ctx {
+  const char *path; /* the model file, for messages */
+  char *dir;        /* its folder: external data must lie inside it */
+  Onnx__ModelProto *model;
+  int opset; /* of the default domain */
+  csm_graph *g;
+  csm_onnx_value *values; /* the value table (loader.c) */
+  int n_values, cap_values;
+  int *slot; /* open-addressing hash: value index + 1 */
+  size_t mask;
+  const Onnx__NodeProto *node; /* the node being mapped (NULL outside) */
+} csm_onnx_ctx;
+
+/* ---- Messages (loader.c) ------------------------------------------------ */
+
+/* Sets "<path>: node '<name>' (<OpType>): <fmt...>" (or "<path>: <fmt...>"
+ * outside a node) and returns st. */
+csm_status csm_onnx_fail(const csm_onnx_ctx *c, csm_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- Values and layouts (values.c) -------------------------------------- */
+
+/* The value named `name`, or NULL. */
+csm_onnx_value *csm_onnx_value_get(csm_onnx_ctx *c, const char *name);
+/* Input k of the current node: the value, or an error naming it when it is
+ * missing or unknown. Optional inputs that are absent ("" or k >= n_input)
+ * give *out = NULL and CSM_OK when `optional`. */
+csm_status csm_onnx_input(csm_onnx_ctx *c, int k, int optional, csm_onnx_value **out);
+/* Defines (or, for a repeated name, fails on) the value `name` produced by
+ * IR node `logical` and/or `nhwc` (-1 for the absent one) with `rank`. */
+csm_status csm_onnx_define(csm_onnx_ctx *c, const char *name, int logical, int nhwc, int rank);
+/* The IR node holding v in ONNX's layout / as NHWC (rank 4 only), adding the
+ * TRANSPOSE when v only exists in the other layout. */
+csm_status csm_onnx_logical(csm_onnx_ctx *c, csm_onnx_value *v, int *node);
+csm_status csm_onnx_nhwc(csm_onnx_ctx *c, csm_onnx_value *v, int *node);
+/* 1 if v is available as NHWC without a new transpose. */
+int csm_onnx_has_nhwc(const csm_onnx_value *v);
+
+/* ---- Nodes and constants (values.c) ------------------------------------- */
+
+/* Appends an IR node named `name` (made unique with a suffix if taken) with
+ * attributes a (NULL: defaults). */
+csm_status csm_onnx_add(csm_onnx_ctx *c, const char *name, csm_op_kind op, int n_in, const int *in,
+                        const csm_attrs *a, int *index);
+/* New CONST nodes (data copied). */
+csm_status csm_onnx_const_f32(csm_onnx_ctx *c, const char *name, const csm_shape *shape,
+                              const float *data, int *index);
+csm_status csm_onnx_const_i32(csm_onnx_ctx *c, const char *name, const csm_shape *shape,
+                              const int32_t *data, int *index);
+/* The constant behind v (an initializer or a Constant node, in ONNX's
+ * layout), or NULL when v is computed. */
+const csm_tensor *csm_onnx_const_of(csm_onnx_ctx *c, const csm_onnx_value *v);
+/* An int constant operand (axes, pads, starts...) into v[0..*count-1];
+ * an error naming `what` when it is not a constant int vector. */
+csm_status csm_onnx_const_ints(csm_onnx_ctx *c, const csm_onnx_value *val, const char *what,
+                               int64_t *v, int max, int *count);
+
+/* ---- Attributes of the current node (attrs.c) --------------------------- */
+
+const Onnx__AttributeProto *csm_onnx_attr(const csm_onnx_ctx *c, const char *name);
+/* Absent: def. Out of [lo, hi] or of the wrong type: an error naming it. */
+csm_status csm_onnx_attr_int(csm_onnx_ctx *c, const char *name, int64_t def, int64_t lo,
+                             int64_t hi, int64_t *out);
+csm_status csm_onnx_attr_float(csm_onnx_ctx *c, const char *name, float def, float *out);
+/* Absent: *count = -1. More than max: an error. */
+csm_status csm_onnx_attr_ints(csm_onnx_ctx *c, const char *name, int64_t *v, int max, int *count);
+/* Absent: def (NULL: required). */
+csm_status csm_onnx_attr_string(csm_onnx_ctx *c, const char *name, const char *def, char *buf,
+                                size_t len);
+
+/* ---- Tensors (tensors.c) ------------------------------------------------ */
+
+/* A TensorProto's data as an IR tensor (owned): FLOAT, FLOAT16 and DOUBLE
+ * to CSM_F32; INT64, INT32, INT8, UINT8, BOOL to CSM_I32 (int64 outside the
+ * int32 range: an error, except that INT64 max/min, which ONNX uses for
+ * "to the end" in Slice, clamp to INT32 max/min). Data from raw_data, the
+ * typed fields or an external file inside c->dir (location, offset,
+ * length), every size checked against what is there. `what` names it. */
+csm_status csm_onnx_tensor_read(csm_onnx_ctx *c, const Onnx__TensorProto *t, const char *what,
+                                csm_tensor *out);
+
+/* ---- Operator mappers (ops_*.c) ------------------------------------------ */
+
+/* Maps the current node (c->node): adds IR nodes and defines every output
+ * value. */
+typedef csm_status (*csm_onnx_mapper)(csm_onnx_ctx *c);
+/* The mapper for an operator of the default domain, or NULL (ops.c). */
+csm_onnx_mapper csm_onnx_find_mapper(const char *op_type);
+
+/* ops_conv.c: Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool,
+ * GlobalMaxPool, BatchNormalization, Resize. */
+csm_status csm_onnx_map_conv(csm_onnx_ctx *c);
+csm_status csm_onnx_map_conv_transpose(csm_onnx_ctx *c);
+csm_status csm_onnx_map_pool(csm_onnx_ctx *c);
+csm_status csm_onnx_map_global_pool(csm_onnx_ctx *c);
+csm_status csm_onnx_map_batch_norm(csm_onnx_ctx *c);
+csm_status csm_onnx_map_resize(csm_onnx_ctx *c);
+/* ops_math.c: Add, Sub, Mul, Div, Max, Min, Pow (constant exponent), Relu,
+ * PRelu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Exp, Sqrt,
+ * Abs, Neg, Reciprocal, Softmax, LogSoftmax, Gemm, MatMul, ReduceMean,
+ * ReduceSum, ReduceMax, ReduceL2. */
+csm_status csm_onnx_map_binary(csm_onnx_ctx *c);
+csm_status csm_onnx_map_unary(csm_onnx_ctx *c);
+csm_status csm_onnx_map_clip(csm_onnx_ctx *c);
+csm_status csm_onnx_map_softmax(csm_onnx_ctx *c);
+csm_status csm_onnx_map_gemm(csm_onnx_ctx *c);
+csm_status csm_onnx_map_matmul(csm_onnx_ctx *c);
+csm_status csm_onnx_map_reduce(csm_onnx_ctx *c);
+/* ops_shape.c: Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze,
+ * Unsqueeze, Pad, Identity, Dropout, Constant, Shape, Gather, Expand, Cast. */
+csm_status csm_onnx_map_flatten(csm_onnx_ctx *c);
+csm_status csm_onnx_map_reshape(csm_onnx_ctx *c);
+csm_status csm_onnx_map_transpose(csm_onnx_ctx *c);
+csm_status csm_onnx_map_concat(csm_onnx_ctx *c);
+csm_status csm_onnx_map_split(csm_onnx_ctx *c);
+csm_status csm_onnx_map_slice(csm_onnx_ctx *c);
+csm_status csm_onnx_map_squeeze(csm_onnx_ctx *c);
+csm_status csm_onnx_map_unsqueeze(csm_onnx_ctx *c);
+csm_status csm_onnx_map_pad(csm_onnx_ctx *c);
+csm_status csm_onnx_map_identity(csm_onnx_ctx *c);
+csm_status csm_onnx_map_constant(csm_onnx_ctx *c);
+csm_status csm_onnx_map_shape(csm_onnx_ctx *c);
+csm_status csm_onnx_map_gather(csm_onnx_ctx *c);
+csm_status csm_onnx_map_expand(csm_onnx_ctx *c);
+csm_status csm_onnx_map_cast(csm_onnx_ctx *c);
+
+/* Layout helpers for mappers (values.c): the NHWC position of ONNX axis
+ * `axis` (0..3) of a rank-4 value: N->0, C->3, H->1, W->2. */
+int csm_onnx_nhwc_axis(int axis);
+
+#endif

@@ -1,0 +1,4 @@
+/* Placeholder: the ONNX op work fills this in. */
+#include "op.h"
+
+const csm_op_def csm_op_conv2d_transpose = {0};
