@@ -178,6 +178,27 @@ static void test_int32(void **state) {
   csm_tensor_free(&out);
 }
 
+/* ONNX shape arithmetic (torch.chunk: size / parts) divides int64 values,
+ * truncating toward zero like C. */
+static void test_int32_div(void **state) {
+  (void)state;
+  const int32_t a[6] = {7, -7, 6, INT32_MIN, 0, -1};
+  const int32_t b[6] = {2, 2, -4, -1, 5, 3};
+  const int32_t want[6] = {3, -3, -1, INT32_MIN, 0, 0};
+  csm_tensor out = run_bin(CSM_OP_DIV, csm_test_tensor_i32(1, (int64_t[]){6}, a),
+                           csm_test_tensor_i32(1, (int64_t[]){6}, b));
+  assert_int_equal(out.dtype, CSM_I32);
+  for (int k = 0; k < 6; k++)
+    assert_int_equal(((int32_t *)out.data)[k], want[k]);
+  csm_tensor_free(&out);
+  const int32_t zero[2] = {1, 0};
+  csm_node n = csm_test_node(CSM_OP_DIV, 2);
+  csm_tensor in[2] = {csm_test_tensor_i32(1, (int64_t[]){2}, a),
+                      csm_test_tensor_i32(1, (int64_t[]){2}, zero)};
+  assert_int_equal(csm_test_run_op(&n, in, &out), CSM_EINPUT);
+  assert_non_null(strstr(csm_last_error(), "division by zero"));
+}
+
 static void test_ieee_and_nan(void **state) {
   (void)state;
   const float a[5] = {1, -1, 0, NAN, 2};
@@ -227,7 +248,7 @@ static void test_errors(void **state) {
                    csm_test_tensor_f32(2, (int64_t[]){2, 2}, f), CSM_EINPUT, "[2,3,2]");
   expect_bin_error(CSM_OP_ADD, csm_test_tensor_f32(1, (int64_t[]){3}, f),
                    csm_test_tensor_i32(1, (int64_t[]){3}, i), CSM_EINPUT, "dtype");
-  expect_bin_error(CSM_OP_DIV, csm_test_tensor_i32(1, (int64_t[]){3}, i),
+  expect_bin_error(CSM_OP_PRELU, csm_test_tensor_i32(1, (int64_t[]){3}, i),
                    csm_test_tensor_i32(1, (int64_t[]){3}, i), CSM_EUNSUPPORTED, "int32");
   /* Unary ops run on float32 only. */
   csm_node n = csm_test_node(CSM_OP_RELU, 1);
@@ -411,12 +432,19 @@ static void test_batch_and_threads(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_broadcast_rank3), cmocka_unit_test(test_scalar),
-      cmocka_unit_test(test_per_channel),     cmocka_unit_test(test_large_paths),
-      cmocka_unit_test(test_int32),           cmocka_unit_test(test_ieee_and_nan),
-      cmocka_unit_test(test_errors),          cmocka_unit_test(test_unary_values),
-      cmocka_unit_test(test_unary_large),     cmocka_unit_test(test_transcendental_vs_libm),
-      cmocka_unit_test(test_softmax),         cmocka_unit_test(test_batch_and_threads),
+      cmocka_unit_test(test_broadcast_rank3),
+      cmocka_unit_test(test_scalar),
+      cmocka_unit_test(test_per_channel),
+      cmocka_unit_test(test_large_paths),
+      cmocka_unit_test(test_int32),
+      cmocka_unit_test(test_int32_div),
+      cmocka_unit_test(test_ieee_and_nan),
+      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_unary_values),
+      cmocka_unit_test(test_unary_large),
+      cmocka_unit_test(test_transcendental_vs_libm),
+      cmocka_unit_test(test_softmax),
+      cmocka_unit_test(test_batch_and_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

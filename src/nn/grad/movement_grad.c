@@ -1,7 +1,8 @@
 /* Backward pass of the data-movement ops. Each output element is a copy of
  * exactly one input element, so din gets dout scattered back (added) to
  * where each element came from:
- *   Reshape, Squeeze, ExpandDims, Identity: the same element order, din += dout.
+ *   Reshape, Squeeze, ExpandDims, Identity, Flatten: the same element order,
+ *     din += dout.
  *   StridedSlice: dout added at the sliced positions (the rest of din is
  *     unchanged), with the forward's resolved spec (ops/strided_slice.h).
  *   Pack: operand k's slice along the new axis.
@@ -144,7 +145,8 @@ csm_status csm_backward_movement(const csm_backward_args *a) {
   case CSM_OP_RESHAPE:
   case CSM_OP_SQUEEZE:
   case CSM_OP_EXPAND_DIMS:
-  case CSM_OP_IDENTITY: {
+  case CSM_OP_IDENTITY:
+  case CSM_OP_FLATTEN: {
     const size_t total = csm_tensor_numel(&a->in[0]);
     const float *g = a->dout->data;
     float *din = a->din->data;

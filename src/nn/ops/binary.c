@@ -14,7 +14,8 @@
  *
  * Results follow TF.js (cpu backend): float32 arithmetic, IEEE division,
  * Maximum/Minimum propagate NaN like Math.max/min, Prelu = x < 0 ? a*x : x,
- * int32 arithmetic wraps like a store into an Int32Array. */
+ * int32 arithmetic wraps like a store into an Int32Array; int32 Div (ONNX
+ * shape arithmetic) truncates toward zero. */
 #include "op.h"
 
 #include <omp.h>
@@ -73,6 +74,9 @@ RUN_KERNEL(sub_i32, int32_t, (int32_t)((uint32_t)x - (uint32_t)y))
 RUN_KERNEL(mul_i32, int32_t, (int32_t)(((uint32_t)x) * ((uint32_t)y)))
 RUN_KERNEL(max_i32, int32_t, x > y ? x : y)
 RUN_KERNEL(min_i32, int32_t, x < y ? x : y)
+/* ONNX integer Div truncates toward zero, as C does; INT32_MIN / -1 wraps.
+ * Zero divisors are refused before the kernel runs (binary_forward). */
+RUN_KERNEL(div_i32, int32_t, x == INT32_MIN && y == -1 ? x : x / y)
 
 static run_fn pick_kernel(csm_op_kind op, csm_dtype dt) {
   if (dt == CSM_F32) {
@@ -92,6 +96,7 @@ static run_fn pick_kernel(csm_op_kind op, csm_dtype dt) {
     case CSM_OP_ADD: return add_i32;
     case CSM_OP_SUB: return sub_i32;
     case CSM_OP_MUL: return mul_i32;
+    case CSM_OP_DIV: return div_i32;
     case CSM_OP_MAXIMUM: return max_i32;
     case CSM_OP_MINIMUM: return min_i32;
     default: return NULL;
@@ -234,6 +239,12 @@ static csm_status binary_forward(const csm_node *n, const csm_tensor *in, csm_te
   (void)scratch;
   if (!f) return csm_fail(CSM_EINTERNAL, "%s: no kernel for this dtype", csm_op_name(n->op));
   if (total == 0) return CSM_OK;
+  if (n->op == CSM_OP_DIV && in[1].dtype == CSM_I32) {
+    /* Integer division only appears in shape arithmetic: small, so check. */
+    const int32_t *d = in[1].data;
+    for (size_t k = 0, nb = csm_tensor_numel(&in[1]); k < nb; k++)
+      if (d[k] == 0) return csm_fail(CSM_EINPUT, "Div: integer division by zero");
+  }
   make_walk(&in[0].shape, &in[1].shape, &out->shape, &w);
   len = w.d[w.rank - 1];
   rows = total / len;

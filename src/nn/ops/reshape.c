@@ -1,4 +1,4 @@
-/* Reshape, Squeeze, ExpandDims and Identity: ops that only relabel the
+/* Reshape, Squeeze, ExpandDims, Identity and Flatten: ops that only relabel the
  * dimensions of their first input. They are alias ops, so the planner shares
  * the input's storage and never calls forward; forward still works as a plain
  * copy for executors that do not alias. */
@@ -19,7 +19,7 @@ static csm_status check_dtype(const csm_tensor *t, const char *what) {
   return CSM_OK;
 }
 
-/* Shared by all four: the data is unchanged, only the shape differs. */
+/* Shared by all five: the data is unchanged, only the shape differs. */
 static csm_status alias_forward(const csm_node *n, const csm_tensor *in, csm_tensor *out,
                                 void *scratch) {
   size_t count;
@@ -49,6 +49,14 @@ static csm_status reshape_infer(const csm_node *n, const csm_tensor *in, csm_ten
   if ((st = csm_op_ints(&in[1], "shape", dims, CSM_MAX_RANK, &count))) return st;
   if ((st = csm_shape_numel(&in[0].shape, &numel))) return st;
   for (int i = 0; i < count; i++) {
+    /* ONNX Reshape (allowzero = 0): a 0 keeps the input's dim there. */
+    if (dims[i] == 0 && n->a.zero_copies) {
+      if (i >= in[0].shape.rank)
+        return csm_fail(CSM_EINPUT,
+                        "shape entry %d is 0 (copy the input dim) but the input has rank %d", i,
+                        in[0].shape.rank);
+      dims[i] = in[0].shape.d[i];
+    }
     if (dims[i] == -1) {
       if (unknown >= 0) return csm_fail(CSM_EINPUT, "shape has more than one -1 entry");
       unknown = i;
@@ -136,6 +144,29 @@ static csm_status identity_infer(const csm_node *n, const csm_tensor *in, csm_te
   return CSM_OK;
 }
 
+/* ONNX Flatten: [prod(dims < axis), prod(dims >= axis)], axis in [-rank, rank]. */
+static csm_status flatten_infer(const csm_node *n, const csm_tensor *in, csm_tensor *out) {
+  const csm_shape *s = &in[0].shape;
+  size_t outer = 1, inner = 1;
+  int axis = n->a.axis;
+  csm_status st;
+  if ((st = check_arity(n, 1, "Flatten")) || (st = check_dtype(&in[0], "input"))) return st;
+  if ((st = csm_shape_numel(s, &(size_t){0}))) return st;
+  if (axis < -s->rank || axis > s->rank)
+    return csm_fail(CSM_EINPUT, "axis %d out of range [%d, %d] for rank %d input", axis, -s->rank,
+                    s->rank, s->rank);
+  if (axis < 0) axis += s->rank;
+  for (int i = 0; i < s->rank; i++) {
+    size_t *p = i < axis ? &outer : &inner;
+    /* With a 0 dim elsewhere the other product is not bounded by numel. */
+    if (!csm_size_mul(*p, (size_t)s->d[i], p))
+      return csm_fail(CSM_EINPUT, "flattened dim overflows");
+  }
+  out->dtype = in[0].dtype;
+  out->shape = csm_shape_make(2, (const int64_t[]){(int64_t)outer, (int64_t)inner});
+  return csm_shape_numel(&out->shape, &(size_t){0});
+}
+
 const csm_op_def csm_op_reshape = {
     .infer = reshape_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
 const csm_op_def csm_op_squeeze = {
@@ -144,4 +175,5 @@ const csm_op_def csm_op_expand_dims = {
     .infer = expand_dims_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
 const csm_op_def csm_op_identity = {
     .infer = identity_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
-const csm_op_def csm_op_flatten = {0}; /* placeholder */
+const csm_op_def csm_op_flatten = {
+    .infer = flatten_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
