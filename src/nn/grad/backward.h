@@ -34,6 +34,12 @@ csm_backward_fn csm_backward_get(csm_op_kind op);
  * needs no gradient either; the tape skips those. */
 int csm_backward_operand(csm_op_kind op, int k, int n_in);
 
+/* For the ops with a fused bias/activation (Conv2D, DepthwiseConv2D,
+ * MatMul, Conv2DTranspose): dL/d(pre-activation) from dout, in a new
+ * buffer *dpre that the caller frees, or *dpre = dout's own data (not to be
+ * freed) when there is no activation to undo (conv2d_grad.c). */
+csm_status csm_grad_fused_dpre(const csm_backward_args *a, int64_t channels, float **dpre);
+
 /* Per family (the files of this folder). */
 csm_status csm_backward_conv2d(const csm_backward_args *a);           /* conv2d_grad.c */
 csm_status csm_backward_depthwise_conv2d(const csm_backward_args *a); /* depthwise_grad.c */

@@ -20,9 +20,6 @@
 enum { DCOL_FLOATS = 1 << 22 }; /* dcol block target: 16 MB */
 enum { PW_FLOATS = 1 << 18 };   /* 1x1 dcol block: 1 MB, stays in cache */
 
-/* Shared with depthwise_grad.c and matmul_grad.c (declared there). */
-csm_status csm_grad_fused_dpre(const csm_backward_args *a, int64_t channels, float **dpre);
-
 /* 1 if the derivative of the fused activation can be read off the output
  * y: for ReLU, ReLU6 and LeakyReLU/PReLU with slopes >= 0 (or NaN), y > 0
  * exactly when the pre-activation v > 0, and 0 < y < 6 exactly when

@@ -7,8 +7,6 @@
 #include "../ops/conv_reference.h"
 #include "backward.h"
 
-/* conv2d_grad.c */
-csm_status csm_grad_fused_dpre(const csm_backward_args *a, int64_t channels, float **dpre);
 
 csm_status csm_backward_depthwise_conv2d(const csm_backward_args *a) {
   csm_conv_geom g;

@@ -12,8 +12,6 @@
 #include "../ops/gemm.h"
 #include "backward.h"
 
-/* conv2d_grad.c */
-csm_status csm_grad_fused_dpre(const csm_backward_args *a, int64_t channels, float **dpre);
 
 static float *alloc_floats(size_t n) { return csm_malloc_array(n ? n : 1, sizeof(float)); }
 

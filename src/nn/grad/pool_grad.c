@@ -2,7 +2,9 @@
  * in-bounds pixels take part. MaxPool sends each output's gradient to the
  * pixel the forward picked: the first maximum in row-major window order
  * (a strict > from -inf, so NaN is skipped as in forward). AvgPool spreads
- * it evenly over the in-bounds pixels of the window. Work is split over
+ * it evenly over the in-bounds pixels of the window, each getting 1/divisor
+ * (the forward's divisor: in-bounds pixels, or with count_include_pad the
+ * window clipped to the padded input). ceil_mode as in pool.c. Work is split over
  * (batch item, channel block): windows overlap, so one thread owns all the
  * pixels of its items' channels. */
 #include <math.h>
@@ -15,6 +17,8 @@ enum { CBLK = 64 };
 typedef struct pgeom {
   int64_t n, h, w, c, oh, ow;
   int kh, kw, sh, sw, pt, pl;
+  int64_t eh, ew; /* end of the padded input */
+  int include_pad;
 } pgeom;
 
 static void window(int64_t o, int stride, int pad, int k, int64_t size, int64_t *lo, int64_t *hi) {
@@ -59,8 +63,15 @@ static void avg_block(const pgeom *g, const float *dy, float *dx, int64_t b, int
       window(ox, g->sw, g->pl, g->kw, g->w, &x0, &x1);
       const int64_t count = (y1 > y0 ? y1 - y0 : 0) * (x1 > x0 ? x1 - x0 : 0);
       if (count == 0) continue;
+      int64_t divisor = count;
+      if (g->include_pad) {
+        const int64_t py0 = oy * g->sh - g->pt, px0 = ox * g->sw - g->pl;
+        const int64_t py1 = py0 + g->kh < g->eh ? py0 + g->kh : g->eh;
+        const int64_t px1 = px0 + g->kw < g->ew ? px0 + g->kw : g->ew;
+        divisor = (py1 - py0) * (px1 - px0);
+      }
       const float *d = dy + ((b * g->oh + oy) * g->ow + ox) * g->c;
-      const float inv = (float)(1.0 / (double)count);
+      const float inv = (float)(1.0 / (double)divisor);
       for (int64_t iy = y0; iy < y1; iy++)
         for (int64_t ix = x0; ix < x1; ix++) {
           float *p = dx + ((b * g->h + iy) * g->w + ix) * g->c;
@@ -89,8 +100,9 @@ csm_status csm_backward_pool(const csm_backward_args *a) {
   g.kw = at->ksize[1];
   g.sh = at->stride[0];
   g.sw = at->stride[1];
-  g.oh = csm_window_out(g.h, g.kh, g.sh, 1, at->padding, at->pads[0], at->pads[1], &g.pt);
-  g.ow = csm_window_out(g.w, g.kw, g.sw, 1, at->padding, at->pads[2], at->pads[3], &g.pl);
+  g.oh = csm_pool_out(g.h, g.kh, g.sh, at, 0, &g.pt, &g.eh);
+  g.ow = csm_pool_out(g.w, g.kw, g.sw, at, 1, &g.pl, &g.ew);
+  g.include_pad = n->op == CSM_OP_AVGPOOL && at->count_include_pad;
   if (g.oh != a->dout->shape.d[1] || g.ow != a->dout->shape.d[2])
     return csm_fail(CSM_EINPUT, "%s backward: output gradient has the wrong shape",
                     csm_op_name(n->op));

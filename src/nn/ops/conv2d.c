@@ -53,7 +53,8 @@ csm_status csm_conv_geom_get(const csm_node *n, const csm_tensor *in, csm_conv_g
   if (a->dilation[0] < 1 || a->dilation[1] < 1)
     return csm_fail(CSM_EINPUT, "%s dilations must be positive, got %d,%d", op, a->dilation[0],
                     a->dilation[1]);
-  if (a->padding != CSM_PAD_VALID && a->padding != CSM_PAD_SAME && a->padding != CSM_PAD_EXPLICIT)
+  if (a->padding != CSM_PAD_VALID && a->padding != CSM_PAD_SAME &&
+      a->padding != CSM_PAD_SAME_LOWER && a->padding != CSM_PAD_EXPLICIT)
     return csm_fail(CSM_EINPUT, "%s has an unknown padding (%d)", op, (int)a->padding);
   if (a->padding == CSM_PAD_EXPLICIT &&
       (a->pads[0] < 0 || a->pads[1] < 0 || a->pads[2] < 0 || a->pads[3] < 0))

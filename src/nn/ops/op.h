@@ -59,6 +59,25 @@ typedef struct csm_resize_tap {
 double csm_resize_ratio(int64_t in, int64_t out, int align);
 csm_resize_tap csm_resize_tap_at(double ratio, int64_t i, int64_t in, int half);
 
+/* Shared by the ONNX-era resize and pool ops and their backward passes. */
+/* The output size of a ResizeBilinear or ResizeNearestNeighbor node, from
+ * its size operand (int32 [2]) or, with one operand, floor(in * scale)
+ * (resize_bilinear.c). */
+csm_status csm_resize_out_size(const csm_node *n, const csm_tensor *in, int64_t size[2]);
+/* The source/destination ratio along axis 0 (rows) or 1 (columns):
+ * csm_resize_ratio with a size operand; with scales, 1/scale as ONNX Runtime
+ * uses (align_corners still uses (in-1)/(out-1)) (resize_bilinear.c). */
+double csm_resize_scaled_ratio(const csm_node *n, int axis, int64_t in, int64_t out);
+/* map[o] = the source index of output index o along axis 0 (rows) or 1
+ * (columns), o < out (resize_nearest.c). */
+void csm_resize_nearest_map(const csm_node *n, int axis, int64_t in, int64_t out, int64_t *map);
+/* The output size along axis 0 (rows) or 1 (columns) of a pool over `in`
+ * pixels, -1 if the window does not fit; *pad_before and *padded_end (the
+ * end of the padded input in input coordinates, exclusive) with it (pool.c:
+ * ceil_mode and count_include_pad). */
+int64_t csm_pool_out(int64_t in, int k, int stride, const csm_attrs *a, int axis, int *pad_before,
+                     int64_t *padded_end);
+
 /* Reads an int32 constant operand into v (at most max entries). */
 csm_status csm_op_ints(const csm_tensor *t, const char *what, int64_t *v, int max, int *count);
 

@@ -3,7 +3,11 @@
  * JavaScript numbers are doubles, so the source coordinates, fractions and
  * the three lerps are evaluated in double and only the result is rounded to
  * float. Each lerp is split into separate statements so that the compiler
- * cannot fuse it into an FMA and change the rounding. */
+ * cannot fuse it into an FMA and change the rounding.
+ *
+ * ONNX Resize with scales is the one-operand form: the output is
+ * floor(in * scale) and the source coordinate uses 1/scale as the ratio (ONNX
+ * Runtime, PyTorch's scale_factor) instead of in/out. */
 #include "op.h"
 
 #include <math.h>
@@ -11,12 +15,13 @@
 /* Below this many output elements threads cost more than they save. */
 #define RESIZE_PARALLEL_MIN ((int64_t)1 << 15)
 
-static csm_status resize_infer(const csm_node *n, const csm_tensor *in, csm_tensor *out) {
+csm_status csm_resize_out_size(const csm_node *n, const csm_tensor *in, int64_t size[2]) {
+  const char *op = csm_op_name(n->op);
   const csm_shape *s = &in[0].shape;
-  int64_t size[2];
   int count;
   csm_status st;
-  if (n->n_in != 2) return csm_fail(CSM_EINPUT, "ResizeBilinear takes 2 inputs, got %d", n->n_in);
+  if (n->n_in != 1 && n->n_in != 2)
+    return csm_fail(CSM_EINPUT, "%s takes 2 inputs (or 1 with scales), got %d", op, n->n_in);
   if (in[0].dtype != CSM_F32) return csm_fail(CSM_EINPUT, "images must be float32");
   if (s->rank != 4)
     return csm_fail(CSM_EINPUT, "images must have rank 4 (NHWC), got rank %d", s->rank);
@@ -24,18 +29,40 @@ static csm_status resize_infer(const csm_node *n, const csm_tensor *in, csm_tens
   if (s->d[1] < 1 || s->d[2] < 1)
     return csm_fail(CSM_EINPUT, "images have an empty spatial size %lldx%lld", (long long)s->d[1],
                     (long long)s->d[2]);
-  if (in[1].shape.rank != 1)
-    return csm_fail(CSM_EINPUT, "size must be a vector, got rank %d", in[1].shape.rank);
-  if ((st = csm_op_ints(&in[1], "size", size, 2, &count))) return st;
-  if (count != 2) return csm_fail(CSM_EINPUT, "size must have 2 entries, got %d", count);
+  if (n->n_in == 2) {
+    if (in[1].shape.rank != 1)
+      return csm_fail(CSM_EINPUT, "size must be a vector, got rank %d", in[1].shape.rank);
+    if ((st = csm_op_ints(&in[1], "size", size, 2, &count))) return st;
+    if (count != 2) return csm_fail(CSM_EINPUT, "size must have 2 entries, got %d", count);
+  } else {
+    for (int k = 0; k < 2; k++) {
+      const double sc = (double)n->a.scale[k], v = floor((double)s->d[1 + k] * sc);
+      if (!(sc > 0.0) || !(v < 2147483648.0))
+        return csm_fail(CSM_EINPUT, "%s scales must be positive and finite, got %g,%g", op,
+                        (double)n->a.scale[0], (double)n->a.scale[1]);
+      size[k] = (int64_t)v;
+    }
+  }
   if (size[0] < 1 || size[1] < 1)
     return csm_fail(CSM_EINPUT, "size must be positive, got [%lld,%lld]", (long long)size[0],
                     (long long)size[1]);
   /* TF and TF.js reject this combination. */
   if (n->a.align_corners && n->a.half_pixel_centers)
     return csm_fail(CSM_EINPUT, "align_corners and half_pixel_centers cannot both be set");
+  return CSM_OK;
+}
+
+double csm_resize_scaled_ratio(const csm_node *n, int axis, int64_t in, int64_t out) {
+  if (n->n_in == 1 && !n->a.align_corners) return 1.0 / (double)n->a.scale[axis];
+  return csm_resize_ratio(in, out, n->a.align_corners);
+}
+
+static csm_status resize_infer(const csm_node *n, const csm_tensor *in, csm_tensor *out) {
+  int64_t size[2];
+  csm_status st = csm_resize_out_size(n, in, size);
+  if (st) return st;
   out->dtype = CSM_F32;
-  out->shape = *s;
+  out->shape = in[0].shape;
   out->shape.d[1] = size[0];
   out->shape.d[2] = size[1];
   return csm_shape_numel(&out->shape, &(size_t){0});
@@ -61,8 +88,8 @@ static csm_status resize_forward(const csm_node *n, const csm_tensor *in, csm_te
   const int64_t batch = in[0].shape.d[0], ih = in[0].shape.d[1], iw = in[0].shape.d[2];
   const int64_t ch = in[0].shape.d[3], oh = out->shape.d[1], ow = out->shape.d[2];
   const int half = n->a.half_pixel_centers;
-  const double rr = csm_resize_ratio(ih, oh, n->a.align_corners);
-  const double cr = csm_resize_ratio(iw, ow, n->a.align_corners);
+  const double rr = csm_resize_scaled_ratio(n, 0, ih, oh);
+  const double cr = csm_resize_scaled_ratio(n, 1, iw, ow);
   const float *x = in[0].data;
   float *y = out->data;
   const int64_t rows = batch * oh, numel = rows * ow * ch;

@@ -1,4 +1,4 @@
-/* Softmax over the last axis.
+/* Softmax and LogSoftmax over the last axis.
  *
  * Numerically stable (the row maximum is subtracted before exp) and shaped
  * like TF.js's cpu kernel so that results agree to the bit: e = exp(x - max)
@@ -18,9 +18,10 @@
 
 static csm_status softmax_infer(const csm_node *n, const csm_tensor *in, csm_tensor *out) {
   size_t count;
-  if (n->n_in != 1) return csm_fail(CSM_EINPUT, "Softmax takes 1 input, got %d", n->n_in);
-  if (in[0].dtype != CSM_F32) return csm_fail(CSM_EUNSUPPORTED, "Softmax needs a float32 input");
-  if (in[0].shape.rank < 1) return csm_fail(CSM_EINPUT, "Softmax needs an input of rank >= 1");
+  const char *op = csm_op_name(n->op);
+  if (n->n_in != 1) return csm_fail(CSM_EINPUT, "%s takes 1 input, got %d", op, n->n_in);
+  if (in[0].dtype != CSM_F32) return csm_fail(CSM_EUNSUPPORTED, "%s needs a float32 input", op);
+  if (in[0].shape.rank < 1) return csm_fail(CSM_EINPUT, "%s needs an input of rank >= 1", op);
   out->dtype = CSM_F32;
   out->shape = in[0].shape;
   return csm_shape_numel(&out->shape, &count);
@@ -67,15 +68,35 @@ static void softmax_rows(const float *x, float *o, size_t c, size_t nr) {
   }
 }
 
+/* One row of LogSoftmax. A NaN makes the sum NaN and so the whole row; a
+ * row of -inf has m = -inf and x - m = NaN everywhere (PyTorch agrees). */
+static void log_softmax_row(const float *x, float *o, size_t c) {
+  float m = -INFINITY;
+  for (size_t i = 0; i < c; i++)
+    m = x[i] > m ? x[i] : m;
+  double sum = 0.0;
+  for (size_t i = 0; i < c; i++)
+    sum += csm_vexp((double)x[i] - (double)m);
+  const double ls = log(sum);
+#pragma omp simd
+  for (size_t i = 0; i < c; i++)
+    o[i] = (float)(((double)x[i] - (double)m) - ls);
+}
+
 static csm_status softmax_forward(const csm_node *n, const csm_tensor *in, csm_tensor *out,
                                   void *scratch) {
   const float *x = in[0].data;
   float *o = out->data;
   size_t total = csm_tensor_numel(out), c = (size_t)in[0].shape.d[in[0].shape.rank - 1], rows;
-  (void)n;
   (void)scratch;
   if (total == 0 || c == 0) return CSM_OK;
   rows = total / c;
+  if (n->op == CSM_OP_LOG_SOFTMAX) {
+#pragma omp parallel for schedule(static) if (total >= PAR_MIN && rows > 1)
+    for (size_t r = 0; r < rows; r++)
+      log_softmax_row(x + r * c, o + r * c, c);
+    return CSM_OK;
+  }
   size_t blocks = (rows + ROWS - 1) / ROWS;
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN && blocks > 1)
   for (size_t b = 0; b < blocks; b++) {

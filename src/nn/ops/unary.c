@@ -1,5 +1,6 @@
 /* Unary elementwise ops on float32: Relu, Relu6, LeakyRelu, Sigmoid, Tanh,
- * Abs, Square, Sqrt, Rsqrt, Exp, Neg.
+ * Abs, Square, Sqrt, Rsqrt, Exp, Neg, and for ONNX HardSigmoid, HardSwish and
+ * Reciprocal.
  *
  * The formulas are TF.js's cpu kernels: transcendental functions are
  * evaluated in double precision (JavaScript numbers) and rounded to float32
@@ -11,7 +12,12 @@
  * and tanh use double-precision kernels: csm_vexp (vmath.h, shared with
  * softmax.c) and vtanh below. Their error is far below float resolution:
  * checked over all 2^32 float inputs, the float32 results equal (float)exp(x),
- * (float)(1/(1+exp(-x))) and (float)tanh(x) from glibc bit for bit. */
+ * (float)(1/(1+exp(-x))) and (float)tanh(x) from glibc bit for bit.
+ *
+ * HardSigmoid clamp(alpha*x + beta, 0, 1) and HardSwish x*clamp(x/6 + 1/2, 0,
+ * 1) are evaluated in double (HardSwish as x * clamp(x + 3, 0, 6) / 6, as
+ * PyTorch writes it) and rounded once; both propagate NaN. Reciprocal is a
+ * float32 division (correctly rounded). */
 #include "op.h"
 #include "vmath.h"
 
@@ -20,11 +26,12 @@
 #define PAR_MIN ((size_t)1 << 15)
 #define CHUNK ((size_t)8192)
 
-typedef void (*unary_fn)(size_t n, const float *x, float *o, float alpha);
+typedef void (*unary_fn)(size_t n, const float *x, float *o, float alpha, float beta);
 
 #define SIMD_KERNEL(name, EXPR)                                                                    \
-  static void name(size_t n, const float *x, float *o, float alpha) {                              \
+  static void name(size_t n, const float *x, float *o, float alpha, float beta) {                  \
     (void)alpha;                                                                                   \
+    (void)beta;                                                                                    \
     _Pragma("omp simd") for (size_t i = 0; i < n; i++) {                                           \
       float v = x[i];                                                                              \
       o[i] = (EXPR);                                                                               \
@@ -34,8 +41,9 @@ typedef void (*unary_fn)(size_t n, const float *x, float *o, float alpha);
 /* For sqrt: math errno keeps it out of vector code (GCC), and clang rejects an
  * `omp simd` it cannot honour. */
 #define PLAIN_KERNEL(name, EXPR)                                                                   \
-  static void name(size_t n, const float *x, float *o, float alpha) {                              \
+  static void name(size_t n, const float *x, float *o, float alpha, float beta) {                  \
     (void)alpha;                                                                                   \
+    (void)beta;                                                                                    \
     for (size_t i = 0; i < n; i++) {                                                               \
       float v = x[i];                                                                              \
       o[i] = (EXPR);                                                                               \
@@ -82,6 +90,15 @@ SIMD_KERNEL(sigmoid_k, (float)(1.0 / (1.0 + csm_vexp(-(double)v))))
 SIMD_KERNEL(tanh_k, (float)vtanh((double)v))
 SIMD_KERNEL(exp_k, (float)csm_vexp((double)v))
 
+/* Clamps to [lo, hi]; NaN compares false both ways and passes through. */
+static inline double clamp_nan(double t, double lo, double hi) {
+  t = t < lo ? lo : t;
+  return t > hi ? hi : t;
+}
+SIMD_KERNEL(hard_sigmoid_k, (float)clamp_nan((double)alpha *(double)v + (double)beta, 0.0, 1.0))
+SIMD_KERNEL(hard_swish_k, (float)((double)v *clamp_nan((double)v + 3.0, 0.0, 6.0) / 6.0))
+SIMD_KERNEL(reciprocal_k, 1.0f / v)
+
 static unary_fn pick(csm_op_kind op) {
   switch (op) {
   case CSM_OP_RELU: return relu_k;
@@ -95,6 +112,9 @@ static unary_fn pick(csm_op_kind op) {
   case CSM_OP_RSQRT: return rsqrt_k;
   case CSM_OP_EXP: return exp_k;
   case CSM_OP_NEG: return neg_k;
+  case CSM_OP_HARD_SIGMOID: return hard_sigmoid_k;
+  case CSM_OP_HARD_SWISH: return hard_swish_k;
+  case CSM_OP_RECIPROCAL: return reciprocal_k;
   default: return NULL;
   }
 }
@@ -118,18 +138,18 @@ static csm_status unary_forward(const csm_node *n, const csm_tensor *in, csm_ten
   const float *x = in[0].data;
   float *o = out->data;
   size_t total = csm_tensor_numel(out);
-  float alpha = n->a.alpha;
+  float alpha = n->a.alpha, beta = n->a.beta;
   (void)scratch;
   if (!f) return csm_fail(CSM_EINTERNAL, "%s is not a unary op", csm_op_name(n->op));
   if (total < PAR_MIN) {
-    f(total, x, o, alpha);
+    f(total, x, o, alpha, beta);
     return CSM_OK;
   }
   size_t nchunks = (total + CHUNK - 1) / CHUNK;
 #pragma omp parallel for schedule(static)
   for (size_t c = 0; c < nchunks; c++) {
     size_t i0 = c * CHUNK, cnt = total - i0 < CHUNK ? total - i0 : CHUNK;
-    f(cnt, x + i0, o + i0, alpha);
+    f(cnt, x + i0, o + i0, alpha, beta);
   }
   return CSM_OK;
 }
