@@ -47,6 +47,12 @@ typedef struct csm_onnx_ctx {
   int *slot; /* open-addressing hash: value index + 1 */
   size_t mask;
   const Onnx__NodeProto *node; /* the node being mapped (NULL outside) */
+  /* IR node names (values.c): open-addressing hash of node index + 1 over
+   * g->nodes[0..n_named-1], so that csm_onnx_add finds a free name without
+   * a linear search; nodes added by other means are indexed lazily. */
+  int *name_slot;
+  size_t name_mask;
+  int n_named;
 } csm_onnx_ctx;
 
 /* ---- Messages (loader.c) ------------------------------------------------ */
@@ -60,6 +66,11 @@ csm_status csm_onnx_fail(const csm_onnx_ctx *c, csm_status st, const char *fmt, 
 
 /* The value named `name`, or NULL. */
 csm_onnx_value *csm_onnx_value_get(csm_onnx_ctx *c, const char *name);
+/* The entry for `name`, created undefined (logical = nhwc = -1) when
+ * absent: the loader counts uses before any value is defined. It enters
+ * every node input and output before mapping, so csm_onnx_value pointers
+ * stay valid while mappers run (the table only grows for other names). */
+csm_status csm_onnx_value_entry(csm_onnx_ctx *c, const char *name, csm_onnx_value **out);
 /* Input k of the current node: the value, or an error naming it when it is
  * missing or unknown. Optional inputs that are absent ("" or k >= n_input)
  * give *out = NULL and CSM_OK when `optional`. */
@@ -97,8 +108,8 @@ csm_status csm_onnx_const_ints(csm_onnx_ctx *c, const csm_onnx_value *val, const
 
 const Onnx__AttributeProto *csm_onnx_attr(const csm_onnx_ctx *c, const char *name);
 /* Absent: def. Out of [lo, hi] or of the wrong type: an error naming it. */
-csm_status csm_onnx_attr_int(csm_onnx_ctx *c, const char *name, int64_t def, int64_t lo,
-                             int64_t hi, int64_t *out);
+csm_status csm_onnx_attr_int(csm_onnx_ctx *c, const char *name, int64_t def, int64_t lo, int64_t hi,
+                             int64_t *out);
 csm_status csm_onnx_attr_float(csm_onnx_ctx *c, const char *name, float def, float *out);
 /* Absent: *count = -1. More than max: an error. */
 csm_status csm_onnx_attr_ints(csm_onnx_ctx *c, const char *name, int64_t *v, int max, int *count);
@@ -111,7 +122,8 @@ csm_status csm_onnx_attr_string(csm_onnx_ctx *c, const char *name, const char *d
 /* A TensorProto's data as an IR tensor (owned): FLOAT, FLOAT16 and DOUBLE
  * to CSM_F32; INT64, INT32, INT8, UINT8, BOOL to CSM_I32 (int64 outside the
  * int32 range: an error, except that INT64 max/min, which ONNX uses for
- * "to the end" in Slice, clamp to INT32 max/min). Data from raw_data, the
+ * "to the end" in Slice, clamp to INT32 max/min; so does any magnitude
+ * >= 2^62, e.g. PyTorch's -INT64_MAX). Data from raw_data, the
  * typed fields or an external file inside c->dir (location, offset,
  * length), every size checked against what is there. `what` names it. */
 csm_status csm_onnx_tensor_read(csm_onnx_ctx *c, const Onnx__TensorProto *t, const char *what,
@@ -133,7 +145,7 @@ csm_status csm_onnx_map_pool(csm_onnx_ctx *c);
 csm_status csm_onnx_map_global_pool(csm_onnx_ctx *c);
 csm_status csm_onnx_map_batch_norm(csm_onnx_ctx *c);
 csm_status csm_onnx_map_resize(csm_onnx_ctx *c);
-/* ops_math.c: Add, Sub, Mul, Div, Max, Min, Pow (constant exponent), Relu,
+/* ops_math.c: Add, Sub, Mul, Div, Max, Min, Sum, Pow (constant exponent), Relu,
  * PRelu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Exp, Sqrt,
  * Abs, Neg, Reciprocal, Softmax, LogSoftmax, Gemm, MatMul, ReduceMean,
  * ReduceSum, ReduceMax, ReduceL2. */
@@ -145,7 +157,8 @@ csm_status csm_onnx_map_gemm(csm_onnx_ctx *c);
 csm_status csm_onnx_map_matmul(csm_onnx_ctx *c);
 csm_status csm_onnx_map_reduce(csm_onnx_ctx *c);
 /* ops_shape.c: Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze,
- * Unsqueeze, Pad, Identity, Dropout, Constant, Shape, Gather, Expand, Cast. */
+ * Unsqueeze, Pad; ops_misc.c: Identity, Dropout, Constant, Shape, Gather,
+ * Expand, Cast, ConstantOfShape. */
 csm_status csm_onnx_map_flatten(csm_onnx_ctx *c);
 csm_status csm_onnx_map_reshape(csm_onnx_ctx *c);
 csm_status csm_onnx_map_transpose(csm_onnx_ctx *c);
@@ -161,6 +174,43 @@ csm_status csm_onnx_map_shape(csm_onnx_ctx *c);
 csm_status csm_onnx_map_gather(csm_onnx_ctx *c);
 csm_status csm_onnx_map_expand(csm_onnx_ctx *c);
 csm_status csm_onnx_map_cast(csm_onnx_ctx *c);
+csm_status csm_onnx_map_constant_of_shape(csm_onnx_ctx *c); /* ops_misc.c */
+
+/* ---- Helpers shared by the mappers (ops.c) ------------------------------ */
+
+/* Output k of the current node, or NULL when absent or "". */
+const char *csm_onnx_output(const csm_onnx_ctx *c, int k);
+/* A helper IR node / int32 constant (rank 0 or 1, n entries) / float
+ * constant named "<output 0>/<suffix>" (made unique if taken). */
+csm_status csm_onnx_add_aux(csm_onnx_ctx *c, const char *suffix, csm_op_kind op, int n_in,
+                            const int *in, const csm_attrs *a, int *index);
+csm_status csm_onnx_aux_i32(csm_onnx_ctx *c, const char *suffix, int rank, const int32_t *v, int n,
+                            int *index);
+csm_status csm_onnx_aux_f32(csm_onnx_ctx *c, const char *suffix, const csm_shape *shape,
+                            const float *v, int *index);
+/* A possibly negative axis of a rank-`rank` value into 0..rank-1; an error
+ * naming `what` when out of range or the rank is unknown (-1). */
+csm_status csm_onnx_axis(csm_onnx_ctx *c, int64_t axis, int rank, const char *what, int *out);
+/* The rank the graph declares for `name` (value_info, outputs), or -1. */
+int csm_onnx_declared_rank(const csm_onnx_ctx *c, const char *name);
+/* 1 if some node or graph output reads the value `name`. */
+int csm_onnx_is_read(const csm_onnx_ctx *c, const char *name);
+/* Defines output k of the current node (rank -1: the declared rank). */
+csm_status csm_onnx_def(csm_onnx_ctx *c, int k, int logical, int nhwc, int rank);
+/* 1 if v is absent or an empty constant (ONNX's "no scales", "no roi"). */
+int csm_onnx_is_empty(csm_onnx_ctx *c, const csm_onnx_value *v);
+/* A constant of rank <= 4 (ONNX layout) as an operand broadcast against a
+ * rank-4 NHWC value: right-aligned to rank 4, transposed to NHWC, leading
+ * 1s dropped; a new constant named "<output 0>/<suffix>". */
+csm_status csm_onnx_const_to_nhwc(csm_onnx_ctx *c, const csm_tensor *t, const char *suffix,
+                                  int *index);
+/* Output 0 = op(input 0) in the layout input 0 already has. */
+csm_status csm_onnx_map_elementwise1(csm_onnx_ctx *c, csm_op_kind op, const csm_attrs *a);
+/* An error when an output from index `from` on is read by anything. */
+csm_status csm_onnx_unused_outputs(csm_onnx_ctx *c, int from);
+/* ops_shape.c: the number of entries of the int vector `name` when it can
+ * be told from the graph (constants, Shape, Concat, Cast...), or -1. */
+int csm_onnx_vec_len(csm_onnx_ctx *c, const char *name);
 
 /* Layout helpers for mappers (values.c): the NHWC position of ONNX axis
  * `axis` (0..3) of a rank-4 value: N->0, C->3, H->1, W->2. */
