@@ -59,6 +59,12 @@ typedef struct csm_task_info {
   /* > 0: the model reads BGR (channels 0 and 2 of an RGB input swapped);
    * no effect on gray inputs. */
   int bgr;
+  /* Per-channel normalization (std all 0: none, as every zoo entry): after
+   * the value mapping and the channel order, input channel c (in the
+   * model's order; gray: c = 0) is fed as (x - mean[c]) / std[c], x =
+   * v * scale + offset. With scale 1, offset 0 this is torchvision's
+   * Normalize on ToTensor's p / 255. */
+  float mean[3], std[3];
 } csm_task_info;
 
 /* The detector settings a task asks for: csm_detect_options_default()
@@ -78,6 +84,12 @@ const csm_task_info *csm_task_at(int i);
 /* Floats in one preprocessed input (size * size * channels). */
 size_t csm_task_input_numel(const csm_task_info *info);
 
+/* 1 if info normalizes per channel (any std[c] != 0). */
+int csm_task_has_norm(const csm_task_info *info);
+/* The input value of a black pixel (pixel value 0) per channel: offset,
+ * normalized by mean and std when the task has them. */
+void csm_task_black(const csm_task_info *info, float black[3]);
+
 /* The affine map from input pixels to image pixels for one face, in
  * csm_image_warp_affine's convention (input pixel (i, j) centre i+0.5,
  * j+0.5 -> x = m[0]*u + m[1]*v + m[2], y = m[3]*u + m[4]*v + m[5]).
@@ -95,7 +107,10 @@ typedef struct csm_task csm_task;
 
 /* Loads <models_dir>/<model>.json for the task named `name` and checks that
  * its input is [batch, size, size, channels] and that the output exists
- * with the expected number of values. */
+ * with the expected number of values. A model whose input is declared
+ * channels-first ([batch, channels, size, size], ONNX) is switched to
+ * channels-last at load (csm_model_use_channels_last): csm_task_model's
+ * input is NHWC for every task, and so is everything the task feeds it. */
 csm_status csm_task_load(const char *models_dir, const char *name, csm_task **out);
 void csm_task_free(csm_task *t);
 const csm_task_info *csm_task_get_info(const csm_task *t);
@@ -246,15 +261,18 @@ csm_status csm_gallery_load_dir(csm_gallery **out, csm_task *t, csm_face_detecto
  * `identity`. The gallery must outlive the scorer. */
 csm_status csm_scorer_identify(csm_task *t, const csm_gallery *g, int identity, csm_scorer *out);
 
-/* A task for any model file (docs/tasks.md, "Custom tasks"). The caller
- * fills info: size, channels (gray_w all 0 with 1 channel: human's gray
- * weights), scale and offset, crop_scale, upright, sub (all 0: the whole
- * square), kind (PROBS, SIGMOID, LOGITS, LOGIT, VALUE or EMBEDDING), output
- * (NULL: the model's first output), n_classes and labels (0 and NULL: one
- * class per output value, labelled "0", "1", ...), bgr. name and
+/* A task for any model file (docs/tasks.md, "Custom tasks"): TF.js or
+ * ONNX. The caller fills info: size and channels (0: the model's own;
+ * gray_w all 0 with 1 channel: human's gray weights), scale and offset,
+ * mean and std (std all 0: none), crop_scale, upright, sub (all 0: the
+ * whole square), kind (PROBS, SIGMOID, LOGITS, LOGIT, VALUE or EMBEDDING),
+ * output (NULL: the model's first output), n_classes and labels (0 and
+ * NULL: one class per output value, labelled "0", "1", ...), bgr. name and
  * description may be NULL ("custom"). The task keeps its own copy of info
- * and its strings. The input must be [batch, size, size, channels]; a
- * batch fixed at 1 is run one input at a time. */
+ * and its strings. The input must be [batch, size, size, channels] or,
+ * channels-first, [batch, channels, size, size] (switched to channels-last
+ * at load, as csm_task_load does); a batch fixed at 1 is run one input at
+ * a time. */
 csm_status csm_task_load_custom(const char *model_path, const csm_task_info *info, csm_task **out);
 
 #ifdef __cplusplus

@@ -36,7 +36,7 @@ int csm_cli_exit_code(csm_status st);
 /* The folder of installed models: $CSM_MODELS_DIR, else models/ next to the
  * build folder of this executable, else ./models. */
 const char *csm_cli_models_dir(void);
-/* NAME (an installed model) or PATH (contains '/' or ends in .json). */
+/* NAME (an installed model) or PATH (contains '/' or ends in .json or .onnx). */
 const char *csm_cli_model_path(const char *name_or_path, char *buf, size_t len);
 
 /* Parses "a,b,c" into n doubles; 0 on success. */
@@ -50,7 +50,8 @@ int csm_cli_parse_int(const char *s, int *v);
  * none of them, -1 after printing a usage error for `cmd`. */
 int csm_cli_common_option(const char *cmd, int argc, char **argv, int *i, csm_detect_options *opt);
 
-/* Creates the output folder DIR if missing (an existing file is an error). */
+/* Creates the output folder DIR and its parents if missing (an existing
+ * file is an error). */
 csm_status csm_cli_make_dir(const char *dir);
 
 /* JSON helpers writing to fp. */

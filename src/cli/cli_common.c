@@ -66,7 +66,8 @@ const char *csm_cli_models_dir(void) {
 
 const char *csm_cli_model_path(const char *name, char *buf, size_t len) {
   size_t n = strlen(name);
-  if (strchr(name, '/') || (n > 5 && strcmp(name + n - 5, ".json") == 0)) {
+  if (strchr(name, '/') || (n > 5 && strcmp(name + n - 5, ".json") == 0) ||
+      (n > 5 && strcmp(name + n - 5, ".onnx") == 0)) {
     snprintf(buf, len, "%s", name);
   } else {
     snprintf(buf, len, "%s/%s.json", csm_cli_models_dir(), name);
@@ -136,6 +137,15 @@ int csm_cli_common_option(const char *cmd, int argc, char **argv, int *i, csm_de
 }
 
 csm_status csm_cli_make_dir(const char *dir) {
+  /* Missing parents too (mkdir -p): "-o out/cis" on a fresh checkout. */
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s", dir) < (int)sizeof path)
+    for (char *p = path + 1; *p; p++)
+      if (*p == '/') {
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) break;
+        *p = '/';
+      }
   if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
     struct stat s;
     if (stat(dir, &s) == 0 && S_ISDIR(s.st_mode)) return CSM_OK;

@@ -29,7 +29,7 @@ int csm_cli_cis(int argc, char **argv) {
     const char *o = argv[i];
     if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
       fputs(help_head, stdout);
-      fputs(explain_options_help, stdout);
+      explain_options_print_help(stdout);
       fputs(help_tail, stdout);
       free(images);
       return CSM_EXIT_OK;
@@ -137,7 +137,7 @@ int csm_cli_cis(int argc, char **argv) {
   explain_close(&x);
   free(in);
   free(list_buf);
-  free(a.classes_buf);
+  custom_args_free(&a.custom);
   free(images);
   return st ? csm_cli_fail(st) : CSM_EXIT_OK;
 }

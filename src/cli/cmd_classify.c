@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "custom_options.h"
 
 static const char *help =
-    "usage: csm classify --task TASK IMAGE... [options]\n\n"
+    "usage: csm classify --task TASK IMAGE... [options]\n"
+    "       csm classify --model PATH [custom-task flags] IMAGE... [options]\n\n"
     "Finds every face (BlazeFace, largest first), crops it the way the task's\n"
     "model expects (docs/tasks.md) and reports the predicted class, its\n"
     "confidence and every class score. 'csm tasks' lists the tasks.\n\n"
@@ -23,7 +25,11 @@ static const char *help =
     "  --detector D         auto (default), front (close-ups) or back (group photos)\n"
     "  --min-score S        detector score threshold in [0, 1) (default 0.5)\n"
     "  --no-detect          each image is one face crop (no detection)\n"
-    "  --threads N          threads (default: all cores)\n";
+    "  --save-input FILE    also write every face's model input, in output order, as\n"
+    "                       one float32 .npy [faces, size, size, channels] (NHWC,\n"
+    "                       preprocessed: what the model's input received)\n"
+    "  --threads N          threads (default: all cores)\n\n"
+    "Any model (a custom task, instead of --task):\n" CUSTOM_OPTIONS_HELP;
 
 static const char *tasks_help = "usage: csm tasks [--json]\n\n"
                                 "Lists the task zoo: name, model, model input and classes (or\n"
@@ -31,7 +37,8 @@ static const char *tasks_help = "usage: csm tasks [--json]\n\n"
                                 "kind: probs, sigmoid, value, logits, logit, pose or embedding.\n";
 
 typedef struct classify_args {
-  const char *task;
+  const char *task, *save_input;
+  custom_args custom;
   const char **images;
   int n_images, json, no_detect;
   csm_detect_options opt;
@@ -40,6 +47,7 @@ typedef struct classify_args {
 typedef struct image_result {
   csm_face *faces;
   csm_task_result *res;
+  float *inputs; /* --save-input: the faces' model inputs */
   int n;
 } image_result;
 
@@ -57,6 +65,12 @@ static int parse(int argc, char **argv, classify_args *a) {
       a->no_detect = 1;
     } else if (!strcmp(o, "--task") && has_val) {
       a->task = argv[++i];
+    } else if (!strcmp(o, "--save-input") && has_val) {
+      a->save_input = argv[++i];
+    } else if ((common = custom_option("classify", o, has_val ? argv[i + 1] : NULL, &a->custom)) !=
+               0) {
+      if (common < 0) return CSM_EXIT_USAGE;
+      i++;
     } else if ((common = csm_cli_common_option("classify", argc, argv, &i, &a->opt)) != 0) {
       if (common < 0) return CSM_EXIT_USAGE;
     } else if (o[0] == '-' && o[1]) {
@@ -65,9 +79,20 @@ static int parse(int argc, char **argv, classify_args *a) {
       a->images[a->n_images++] = o;
     }
   }
-  if (!a->task) return csm_cli_usage_error("classify", "--task is required (see 'csm tasks')");
-  if (!csm_task_find(a->task))
-    return csm_cli_usage_error("classify", "unknown task '%s' (see 'csm tasks')", a->task);
+  if (custom_args_check("classify", &a->custom)) return CSM_EXIT_USAGE;
+  if (a->custom.model) {
+    if (a->task && strcmp(a->task, "custom"))
+      return csm_cli_usage_error("classify", "--model makes a custom task: drop --task %s",
+                                 a->task);
+    a->task = "custom";
+    if (a->custom.info.kind == CSM_TASK_EMBEDDING)
+      return csm_cli_usage_error("classify", "--confidence embedding gives no classes");
+  } else {
+    if (!a->task)
+      return csm_cli_usage_error("classify", "--task (or --model) is required (see 'csm tasks')");
+    if (!csm_task_find(a->task) || !strcmp(a->task, "custom"))
+      return csm_cli_usage_error("classify", "unknown task '%s' (see 'csm tasks')", a->task);
+  }
   if (!a->n_images) return csm_cli_usage_error("classify", "no images given");
   return CSM_EXIT_OK;
 }
@@ -98,7 +123,10 @@ static csm_status classify_image(const classify_args *a, csm_face_detector *det,
   for (int i = 0; !st && i < r->n; i++)
     st = csm_task_preprocess(info, &img, &r->faces[i], batch + (size_t)i * per);
   if (!st && r->n > 0) st = csm_task_run(task, batch, r->n, r->res);
-  free(batch);
+  if (!st && a->save_input)
+    r->inputs = batch; /* kept for the file */
+  else
+    free(batch);
   csm_image_free(&img);
   if (st) st = csm_fail_context(st, "%s: ", path);
   return st;
@@ -177,11 +205,34 @@ static void print_text(const classify_args *a, const csm_task_info *info, const 
   }
 }
 
+/* --save-input: every face's input, in output order, as one NHWC batch. */
+static csm_status save_inputs(const classify_args *a, const csm_task_info *info,
+                              const image_result *r) {
+  size_t per = csm_task_input_numel(info), n = 0;
+  for (int i = 0; i < a->n_images; i++)
+    n += (size_t)r[i].n;
+  int64_t dims[4] = {(int64_t)n, info->size, info->size, info->channels};
+  csm_tensor t = {0};
+  csm_shape sh = csm_shape_make(4, dims);
+  csm_status st = csm_tensor_alloc(&t, CSM_F32, &sh);
+  if (st) return st;
+  float *p = t.data;
+  for (int i = 0; i < a->n_images; i++)
+    if (r[i].n) {
+      memcpy(p, r[i].inputs, (size_t)r[i].n * per * sizeof(float));
+      p += (size_t)r[i].n * per;
+    }
+  st = csm_npy_write(a->save_input, &t);
+  csm_tensor_free(&t);
+  return st;
+}
+
 /* The task decides how faces are found (a task that replicates its model's
  * own pipeline finds them as that pipeline does); --detector and
  * --min-score given on the command line still win. */
 static void apply_task_detection(classify_args *a, int argc, char **argv) {
-  csm_detect_options want = csm_task_detect_options(csm_task_find(a->task));
+  csm_detect_options want =
+      csm_task_detect_options(a->custom.model ? &a->custom.info : csm_task_find(a->task));
   int user_detector = 0, user_score = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--detector")) user_detector = 1;
@@ -198,6 +249,7 @@ int csm_cli_classify(int argc, char **argv) {
   classify_args a;
   memset(&a, 0, sizeof a);
   a.opt = csm_detect_options_default();
+  custom_args_init(&a.custom);
   a.images = calloc((size_t)argc, sizeof(char *));
   if (!a.images) return csm_cli_fail(CSM_ENOMEM);
   int rc = parse(argc, argv, &a);
@@ -210,7 +262,9 @@ int csm_cli_classify(int argc, char **argv) {
   csm_face_detector *det = NULL;
   csm_task *task = NULL;
   csm_status st = res ? CSM_OK : csm_fail(CSM_ENOMEM, "out of memory");
-  if (!st) st = csm_task_load(csm_cli_models_dir(), a.task, &task);
+  if (!st)
+    st = a.custom.model ? custom_task_load(&a.custom, &task)
+                        : csm_task_load(csm_cli_models_dir(), a.task, &task);
   if (!st && !a.no_detect) st = csm_face_detector_create(csm_cli_models_dir(), &a.opt, &det);
   int progress = a.n_images >= 4 && isatty(STDERR_FILENO);
   for (int i = 0; !st && i < a.n_images; i++) {
@@ -218,6 +272,7 @@ int csm_cli_classify(int argc, char **argv) {
     if (progress) fprintf(stderr, "\rcsm classify: %d/%d images", i + 1, a.n_images);
   }
   if (progress) fprintf(stderr, "\n");
+  if (!st && a.save_input) st = save_inputs(&a, csm_task_get_info(task), res);
   /* Printed only once every image succeeded: no partial output. */
   if (!st) {
     if (a.json)
@@ -229,7 +284,9 @@ int csm_cli_classify(int argc, char **argv) {
   for (int i = 0; res && i < a.n_images; i++) {
     free(res[i].faces);
     free(res[i].res);
+    free(res[i].inputs);
   }
+  custom_args_free(&a.custom);
   free(res);
   csm_task_free(task);
   csm_face_detector_free(det);
@@ -327,8 +384,8 @@ int csm_cli_tasks(int argc, char **argv) {
                  "--threshold or --calibrate, --embedding (default embed-faceres)"},
       {"identify", "cosine similarity to the closest gallery embedding of the face's identity "
                    "(Eq. 7); --gallery DIR, --identity"},
-      {"custom", "any TF.js model: --model PATH with --input-size, --channels, --range, "
-                 "--output, --confidence, --classes"}};
+      {"custom", "any TF.js or ONNX model: --model PATH with --input-size, --channels, "
+                 "--range, --mean, --std, --output, --confidence, --classes"}};
   if (json) {
     printf("\n],\n\"explain\": [");
     for (int k = 0; k < 3; k++) {

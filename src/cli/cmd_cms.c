@@ -52,7 +52,7 @@ static int parse(int argc, char **argv, cms_args *a) {
     const char *o = argv[i];
     if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
       fputs(help_head, stdout);
-      fputs(explain_options_help, stdout);
+      explain_options_print_help(stdout);
       fputs(help_tail, stdout);
       exit(CSM_EXIT_OK);
     }
@@ -509,6 +509,6 @@ int csm_cli_cms(int argc, char **argv) {
   free(a.images);
   free(a.in);
   free(a.list_buf);
-  free(a.e.classes_buf);
+  custom_args_free(&a.e.custom);
   return rc;
 }

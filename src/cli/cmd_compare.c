@@ -13,7 +13,9 @@ static const char *help_head =
     "map over it, min-max normalized; a verify pair gets a row per face) and\n"
     "DIR/<stem>_face<k>_<method>.npy (the map in the model's input space,\n"
     "size x size, or 2 x size x size for a pair, float32, in the method's own\n"
-    "units), plus DIR/compare.json. CIS and the CMS (--cms, a canonical map from\n"
+    "units), DIR/<stem>_face<k>_x.npy (the model input every map explains,\n"
+    "size x size x channels, NHWC, preprocessed; 2 x ... for a pair) and\n"
+    "DIR/compare.json. CIS and the CMS (--cms, a canonical map from\n"
     "csm cms) are read through each face's dense correspondence at every input\n"
     "pixel (0 off the visible face).\n\n";
 
@@ -21,8 +23,9 @@ static const char *help_tail = "\nMethods are described in docs/baselines.md.\n"
 
 /* One sample's maps, kept on the face until the files are written. */
 typedef struct compare_result {
-  int n, views, size;
+  int n, views, size, channels;
   float *maps[METHODS_MAX];
+  float *x; /* the views' model inputs */
   double seconds[METHODS_MAX];
 } compare_result;
 
@@ -31,6 +34,7 @@ static void compare_result_free(void *p) {
   if (!c) return;
   for (int k = 0; k < c->n; k++)
     free(c->maps[k]);
+  free(c->x);
   free(c);
 }
 
@@ -39,10 +43,16 @@ static csm_status compare_hook(void *ctx, const csm_scorer *sc, const csm_view *
   methods_run *r = ctx;
   compare_result *c = calloc(1, sizeof *c);
   if (!c) return csm_fail(CSM_ENOMEM, "out of memory");
-  c->n = r->ml.n, c->views = n_views, c->size = sc->size;
-  csm_status st =
-      method_maps(&r->ml, &r->ma, sc, views, n_views, f, r->cms, r->x.size, c->maps, c->seconds);
+  c->n = r->ml.n, c->views = n_views, c->size = sc->size, c->channels = sc->channels;
+  size_t per = (size_t)sc->size * sc->size * sc->channels;
+  c->x = csm_malloc_array(per * n_views, sizeof(float));
+  csm_status st = c->x ? CSM_OK : CSM_ENOMEM;
+  for (int v = 0; !st && v < n_views; v++)
+    memcpy(c->x + per * v, views[v].input, per * sizeof(float));
+  if (!st)
+    st = method_maps(&r->ml, &r->ma, sc, views, n_views, f, r->cms, r->x.size, c->maps, c->seconds);
   if (st) {
+    free(c->x);
     free(c);
     return st;
   }
@@ -77,7 +87,20 @@ static csm_status write_face(const methods_run *r, int i, const face_cis *f, FIL
     csm_json_string(fp, name);
     fprintf(fp, ", \"seconds\": %.3f}", c->seconds[k]);
   }
-  fprintf(fp, "}}");
+  fprintf(fp, "}");
+  if (!st) {
+    /* The input the maps explain, for checking them against other tools. */
+    char name[512];
+    snprintf(name, sizeof name, "%s_face%d_x.npy", stem, f->face_index);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int64_t dims[4] = {c->views, c->size, c->size, c->channels};
+    csm_tensor t = {CSM_F32, c->views > 1 ? csm_shape_make(4, dims) : csm_shape_make(3, dims + 1),
+                    c->x, 0};
+    st = csm_npy_write(path, &t);
+    fprintf(fp, ", \"x\": ");
+    csm_json_string(fp, name);
+  }
+  fprintf(fp, "}");
   if (!st) {
     const csm_image *crops[2] = {&f->crop, &f->crop2};
     snprintf(path, sizeof path, "%s/%s_face%d_compare.png", dir, stem, f->face_index);

@@ -10,13 +10,20 @@
 static const char *help =
     "usage: csm infer --model NAME|PATH (--npy FILE.npy | IMAGE...) [options]\n\n"
     "Runs a model. --npy takes a float32 array matching the model input, batch\n"
-    "included. Each IMAGE (JPEG or PNG) is resized to the model input (bilinear;\n"
-    "no face detection here) and the images form one batch.\n\n"
-    "  --model M            installed model name or path to a TF.js model.json\n"
-    "  --npy FILE           input tensor (.npy, float32, NHWC)\n"
+    "included, in the layout the model declares (NCHW for an ONNX model from\n"
+    "PyTorch, NHWC for TF.js; --nhwc: NHWC for both). Each IMAGE (JPEG or PNG) is\n"
+    "resized to the model input (bilinear; no face detection here) and the images\n"
+    "form one NHWC batch (a channels-first model is switched to NHWC input).\n\n"
+    "  --model M            installed model name, or a path to a TF.js model.json or\n"
+    "                       an ONNX .onnx file\n"
+    "  --npy FILE           input tensor (.npy, float32, the model's declared layout)\n"
+    "  --nhwc               the --npy tensor is NHWC even if the model declares NCHW\n"
     "  --crop X,Y,W,H       crop this box of every image first (pixels)\n"
     "  --range LO,HI        pixel values 0..255 map to LO..HI (default 0,1)\n"
-    "  --save-input FILE    also write the input tensor as .npy\n"
+    "  --mean M[,M,M]       then subtract a per-channel mean (images; default 0)\n"
+    "  --std S[,S,S]        then divide by a per-channel std (images; default 1)\n"
+    "  --save-input FILE    also write the input tensor as .npy (as the model got\n"
+    "                       it: NHWC for images)\n"
     "  --out PREFIX         write output k as PREFIX_k.npy\n"
     "  --grad K:J           also write PREFIX_grad.npy (needs --out): the gradient\n"
     "                       of value J of output K (0-based, flattened per batch\n"
@@ -27,7 +34,8 @@ static const char *help =
 
 typedef struct infer_args {
   const char *model, *npy, *out, *save_input;
-  int json, has_crop, grad;
+  int json, has_crop, grad, nhwc, n_mean, n_std;
+  float mean[3], std[3];
   long grad_output, grad_value;
   double crop[4], range[2];
   const char **images;
@@ -45,6 +53,22 @@ static int parse(int argc, char **argv, infer_args *a) {
       exit(CSM_EXIT_OK);
     } else if (!strcmp(o, "--json")) {
       a->json = 1;
+    } else if (!strcmp(o, "--nhwc")) {
+      a->nhwc = 1;
+    } else if ((!strcmp(o, "--mean") || !strcmp(o, "--std")) && has_val) {
+      int is_std = o[2] == 's';
+      float *v = is_std ? a->std : a->mean;
+      double d[3];
+      int n = !csm_cli_parse_doubles(argv[i + 1], d, 1)   ? 1
+              : !csm_cli_parse_doubles(argv[i + 1], d, 3) ? 3
+                                                          : 0;
+      for (int k = 0; k < 3; k++)
+        v[k] = (float)d[n == 1 ? 0 : k];
+      if (!n || (is_std && !(v[0] > 0 && v[1] > 0 && v[2] > 0)))
+        return csm_cli_usage_error("infer", "%s takes one %snumber or three", o,
+                                   is_std ? "positive " : "");
+      *(is_std ? &a->n_std : &a->n_mean) = n;
+      i++;
     } else if (!strcmp(o, "--model") && has_val) {
       a->model = argv[++i];
     } else if (!strcmp(o, "--npy") && has_val) {
@@ -88,6 +112,10 @@ static int parse(int argc, char **argv, infer_args *a) {
   if (!a->npy == !a->n_images)
     return csm_cli_usage_error("infer", "give either --npy FILE or images");
   if (a->grad && !a->out) return csm_cli_usage_error("infer", "--grad needs --out PREFIX");
+  if (a->npy && (a->n_mean || a->n_std || a->has_crop))
+    return csm_cli_usage_error("infer", "--crop, --mean and --std are for images, not --npy");
+  if (a->nhwc && !a->npy) return csm_cli_usage_error("infer", "--nhwc is for --npy");
+  if (!a->n_std) a->std[0] = a->std[1] = a->std[2] = 1;
   return CSM_EXIT_OK;
 }
 
@@ -104,11 +132,16 @@ static csm_status images_to_batch(const infer_args *a, csm_shape in_shape, csm_t
     csm_image img;
     if ((st = csm_image_load(a->images[i], &img))) break;
     double full[4] = {0, 0, img.w, img.h};
+    float *x = (float *)t->data + (size_t)i * per;
+    int ch = (int)in_shape.d[3];
     st = csm_image_sample(&img, a->has_crop ? a->crop : full, (int)in_shape.d[2],
-                          (int)in_shape.d[1], (int)in_shape.d[3], (float)a->range[0],
-                          (float)a->range[1], (float *)t->data + (size_t)i * per);
+                          (int)in_shape.d[1], ch, (float)a->range[0], (float)a->range[1], x);
     csm_image_free(&img);
     if (st) break;
+    /* As a custom task normalizes (src/task/preprocess.c). */
+    if (a->n_mean || a->n_std)
+      for (size_t k = 0; k < per; k++)
+        x[k] = (x[k] - a->mean[k % ch]) / a->std[k % ch];
   }
   if (st) csm_tensor_free(t);
   return st;
@@ -218,6 +251,12 @@ int csm_cli_infer(int argc, char **argv) {
   if (csm_model_num_inputs(m) != 1) {
     st = csm_fail(CSM_EUNSUPPORTED, "%s: models with %d inputs are not supported here", path,
                   csm_model_num_inputs(m));
+    goto done;
+  }
+  /* Images are NHWC: a channels-first (ONNX) input takes them exactly. */
+  if ((!a.npy || a.nhwc) && csm_model_input_channels_first(m, 0) &&
+      (st = csm_model_use_channels_last(m))) {
+    st = csm_fail_context(st, "%s: ", path);
     goto done;
   }
   st = a.npy ? csm_npy_read(a.npy, &input)

@@ -10,14 +10,18 @@
 static const char *help =
     "usage: csm models [--json] [--model NAME|PATH]...\n"
     "       csm models --layers --model NAME|PATH [--json]\n\n"
-    "Lists every installed model (or the ones given) with its input shape, outputs\n"
-    "(name and shape at batch 1), parameter count and FLOPs per image.\n\n"
-    "  --model M   a model name from the models folder, or a path to a model.json\n"
-    "  --json      JSON array of {name, input, outputs: [{name, shape}], params, flops}\n"
-    "  --layers    the model's feature maps (values [1, H, W, C] at batch 1) for\n"
-    "              --layer: name, op, shape; 'cam' marks the default CAM layer, 'w N'\n"
-    "              the N-th weighted layer from the output (what csm sanity randomizes)\n"
-    "              (--json: [{name, op, shape, cam, weighted}])\n";
+    "Lists every installed model (or the ones given) with its input shape as the\n"
+    "file declares it and its layout (NHWC; NCHW for ONNX models from PyTorch),\n"
+    "outputs (name and shape at batch 1), parameter count and FLOPs per image.\n\n"
+    "  --model M   a model name from the models folder, or a path to a TF.js\n"
+    "              model.json or an ONNX .onnx file\n"
+    "  --json      JSON array of {name, input, layout, outputs: [{name, shape}],\n"
+    "              params, flops}\n"
+    "  --layers    the model's feature maps (values [1, H, W, C] at batch 1, as the\n"
+    "              explaining commands see the model: NHWC) for --layer: name (the\n"
+    "              file's node names), op, shape; 'cam' marks the default CAM layer,\n"
+    "              'w N' the N-th weighted layer from the output (what csm sanity\n"
+    "              randomizes) (--json: [{name, op, shape, cam, weighted}])\n";
 
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -59,16 +63,24 @@ static csm_status describe(FILE *out, const char *name, int json, int first) {
   double flops = 0;
   if ((st = csm_model_flops(m, &flops))) goto done;
   csm_shape in = csm_model_input_shape(m, 0);
+  /* The layout as declared: channels-first inputs are ONNX's NCHW. */
+  const char *layout = csm_model_input_channels_first(m, 0) ? "NCHW" : in.rank == 4 ? "NHWC" : "";
   if (json) {
     fprintf(out, "%s\n  {\"name\": ", first ? "" : ",");
     csm_json_string(out, name);
     fprintf(out, ", \"input\": ");
     csm_json_shape(out, &in);
+    fprintf(out, ", \"layout\": ");
+    if (*layout)
+      csm_json_string(out, layout);
+    else
+      fputs("null", out);
     fprintf(out, ", \"outputs\": [");
   } else {
-    char buf[128];
-    fprintf(out, "%-26s %-18s %10zu %8.1f MFLOP  ", name, csm_shape_str(&in, buf, sizeof buf),
-            csm_model_params(m), flops / 1e6);
+    char buf[128], shape[160];
+    snprintf(shape, sizeof shape, "%s%s%s", csm_shape_str(&in, buf, sizeof buf), *layout ? " " : "",
+             layout);
+    fprintf(out, "%-26s %-23s %10zu %8.1f MFLOP  ", name, shape, csm_model_params(m), flops / 1e6);
   }
   for (int o = 0; o < csm_model_num_outputs(m); o++) {
     csm_shape s;
@@ -103,6 +115,12 @@ static csm_status describe_layers(FILE *out, const char *name, int json) {
   csm_model *m;
   csm_status st = csm_model_load(csm_cli_model_path(name, path, sizeof path), &m);
   if (st) return st;
+  /* The model as csm cis/compare/sanity see it (channels-last input), so
+   * that the names and shapes listed are the ones --layer takes. */
+  if (csm_model_input_channels_first(m, 0) && (st = csm_model_use_channels_last(m))) {
+    csm_model_free(m);
+    return csm_fail_context(st, "%s: ", path);
+  }
   int cam = -1, n_layers = csm_model_layers(m, NULL, 0);
   int *layers = calloc((size_t)n_layers + 1, sizeof *layers);
   if (!layers) {
@@ -197,7 +215,7 @@ int csm_cli_models(int argc, char **argv) {
   if (json)
     fputs("[", out);
   else
-    fprintf(out, "%-26s %-18s %10s %14s  outputs\n", "model", "input", "params", "flops/image");
+    fprintf(out, "%-26s %-23s %10s %14s  outputs\n", "model", "input", "params", "flops/image");
   for (int i = 0; i < count && rc == CSM_EXIT_OK; i++) {
     csm_status st = describe(out, n_given ? given[i] : names[i], json, i == 0);
     if (st) rc = csm_cli_fail(st);

@@ -49,25 +49,6 @@ static csm_status open_background(explain_ctx *x, const explain_args *a) {
   return st;
 }
 
-/* A custom model: input size and channels default to the model's own. */
-static csm_status load_custom(const explain_args *a, csm_task **out) {
-  csm_task_info info = a->custom;
-  if (!info.size || !a->custom.channels) {
-    csm_model *m = NULL;
-    csm_status st = csm_model_load(a->model, &m);
-    if (st) return st;
-    csm_shape in = csm_model_input_shape(m, 0);
-    csm_model_free(m);
-    if (in.rank != 4 || in.d[1] <= 0 || in.d[1] != in.d[2] || in.d[1] > 4096)
-      return csm_fail(CSM_EINPUT, "%s: input is not a square NHWC image: give --input-size",
-                      a->model);
-    if (!info.size) info.size = (int)in.d[1];
-    if (!info.channels) info.channels = in.d[3] == 1 ? 1 : 3;
-  }
-  info.name = "custom";
-  return csm_task_load_custom(a->model, &info, out);
-}
-
 /* The largest face of an image and its model input. */
 static csm_status face_input(explain_ctx *x, const char *path, float *input) {
   csm_image img = {0};
@@ -129,9 +110,10 @@ csm_status explain_open(const explain_args *a, explain_ctx *x) {
   x->cls = -1;
   x->threshold = (float)a->threshold;
   csm_status st =
-      a->model ? load_custom(a, &x->task)
-               : csm_task_load(csm_cli_models_dir(),
-                               a->mode == EXPLAIN_CLASSIFY ? a->task : a->embedding, &x->task);
+      a->custom.model
+          ? custom_task_load(&a->custom, &x->task)
+          : csm_task_load(csm_cli_models_dir(),
+                          a->mode == EXPLAIN_CLASSIFY ? a->task : a->embedding, &x->task);
   if (st) return st;
   const csm_task_info *info = csm_task_get_info(x->task);
   if (a->cls) x->cls = csm_task_class_index(info, a->cls);

@@ -5,6 +5,7 @@
 #define CSM_CLI_EXPLAIN_COMMON_H
 
 #include "cli.h"
+#include "custom_options.h"
 
 typedef struct explain_args {
   const char *task;
@@ -20,10 +21,7 @@ typedef struct explain_args {
   int det_user_detector, det_user_score; /* given on the command line */
   int quiet;                             /* no progress lines */
   /* A custom model (--model): its task description, from the flags. */
-  const char *model;
-  csm_task_info custom;
-  char *classes_buf; /* --classes, split in place */
-  const char *custom_labels[CSM_TASK_MAX_CLASSES];
+  custom_args custom;
   /* verify and identify */
   int mode;              /* EXPLAIN_CLASSIFY, EXPLAIN_VERIFY, EXPLAIN_IDENTIFY */
   const char *embedding; /* the embedding task (default embed-faceres) */
@@ -60,7 +58,7 @@ int explain_args_check(const char *cmd, explain_args *a);
 /* The "parameters" object of run.json. */
 void explain_write_parameters(FILE *fp, const explain_args *a, int canon_size);
 /* The options' help lines. */
-extern const char *explain_options_help;
+void explain_options_print_help(FILE *fp);
 
 /* Loaded once per run. */
 typedef struct face_cis face_cis;

@@ -14,7 +14,7 @@
 #define PRNET_SIZE 224
 #define PRNET_PATCH 15
 
-const char *explain_options_help =
+static const char *explain_options_help =
     "  --task TASK          what to explain (see 'csm tasks'): gender, expression, age, ...\n"
     "  --class C            the class to explain, by name or index (default: each\n"
     "                       face's predicted class)\n"
@@ -52,16 +52,12 @@ const char *explain_options_help =
     "  --gallery DIR        one sub-folder of face photos per identity\n"
     "  --identity NAME      the identity explained (default: the nearest)\n"
     "  --embedding TASK     embed-faceres (default) or embed-mobileface\n\n"
-    "Any model (a custom task):\n"
-    "  --model PATH         a TF.js model.json; its input is the face crop\n"
-    "  --input-size N       input N x N (default: the model's)\n"
-    "  --channels C         rgb (default), bgr or gray\n"
-    "  --range LO,HI        input values of black and white (default 0,1)\n"
-    "  --output NAME        output node (default: the first)\n"
-    "  --confidence K       probs (default), softmax (logits in), sigmoid, logit,\n"
-    "                       value, embedding (with --task verify or identify)\n"
-    "  --crop-scale S       crop side / face box side (default 1.4)\n"
-    "  --classes A,B,...    class names (default: 0, 1, ...)\n\n"
+    "Any model (a custom task):\n";
+
+/* Printed after the custom-task flags (one literal would pass C99's
+ * 4095-character limit). */
+static const char *explain_options_help_tail =
+    "\n"
     "The reference implementation's mode (PRNet alignments, no detection):\n"
     "  --align prnet        align with a PRNet mesh per image: the whole image is the\n"
     "                       model's input; centres are the canonical vertices[::20];\n"
@@ -70,6 +66,12 @@ const char *explain_options_help =
     "  --canonical-mesh M   PRNet's frontal mesh (frontal_mesh.mat); frontal.jpg beside\n"
     "                       it is drawn under the maps\n";
 
+void explain_options_print_help(FILE *fp) {
+  fputs(explain_options_help, fp);
+  fputs(custom_options_help, fp);
+  fputs(explain_options_help_tail, fp);
+}
+
 void explain_args_init(explain_args *a) {
   memset(a, 0, sizeof *a);
   a->occ = csm_occlusion_options_default();
@@ -77,10 +79,7 @@ void explain_args_init(explain_args *a) {
   a->det = csm_detect_options_default();
   a->threshold = NAN;
   a->truth = -1;
-  a->custom.crop_scale = 1.4f;
-  a->custom.upright = 1;
-  a->custom.scale = 1;
-  a->custom.kind = CSM_TASK_PROBS;
+  custom_args_init(&a->custom);
 }
 
 static int parse_choice(const char *cmd, const char *opt, const char *v, const char *const *names,
@@ -121,7 +120,12 @@ int explain_option(const char *cmd, int argc, char **argv, int *i, explain_args 
     return 1;
   }
   if (!has) return 0;
-  int k;
+  int k = custom_option(cmd, o, v, &a->custom);
+  if (k < 0) return -1;
+  if (k) {
+    (*i)++;
+    return 1;
+  }
   if (!strcmp(o, "--task")) {
     a->task = v;
   } else if (!strcmp(o, "--class")) {
@@ -165,45 +169,6 @@ int explain_option(const char *cmd, int argc, char **argv, int *i, explain_args 
     a->canonical_mesh = v;
   } else if (!strcmp(o, "--canonical")) {
     a->canonical_photo = v;
-  } else if (!strcmp(o, "--model")) {
-    a->model = v;
-  } else if (!strcmp(o, "--input-size")) {
-    if (csm_cli_parse_int(v, &a->custom.size) || a->custom.size > 4096)
-      return csm_cli_usage_error(cmd, "--input-size takes an integer in 1..4096"), -1;
-  } else if (!strcmp(o, "--channels")) {
-    static const char *const n[] = {"rgb", "bgr", "gray"};
-    if ((k = parse_choice(cmd, o, v, n, 3)) < 0) return -1;
-    a->custom.channels = k == 2 ? 1 : 3;
-    a->custom.bgr = k == 1;
-  } else if (!strcmp(o, "--range")) {
-    double r[2];
-    if (csm_cli_parse_doubles(v, r, 2) || r[0] == r[1])
-      return csm_cli_usage_error(cmd, "--range takes LO,HI (two different numbers)"), -1;
-    a->custom.offset = (float)r[0], a->custom.scale = (float)(r[1] - r[0]);
-  } else if (!strcmp(o, "--output")) {
-    a->custom.output = v;
-  } else if (!strcmp(o, "--confidence")) {
-    static const char *const n[] = {"probs", "softmax", "sigmoid", "logit", "value", "embedding"};
-    static const csm_task_output kinds[] = {CSM_TASK_PROBS, CSM_TASK_LOGITS, CSM_TASK_SIGMOID,
-                                            CSM_TASK_LOGIT, CSM_TASK_VALUE,  CSM_TASK_EMBEDDING};
-    if ((k = parse_choice(cmd, o, v, n, 6)) < 0) return -1;
-    a->custom.kind = kinds[k];
-  } else if (!strcmp(o, "--crop-scale")) {
-    double d;
-    if (parse_pos(cmd, o, v, &d)) return -1;
-    a->custom.crop_scale = (float)d;
-  } else if (!strcmp(o, "--classes")) {
-    free(a->classes_buf);
-    a->classes_buf = strdup(v);
-    if (!a->classes_buf) return csm_cli_usage_error(cmd, "out of memory"), -1;
-    int n = 0;
-    for (char *t = strtok(a->classes_buf, ","); t; t = strtok(NULL, ",")) {
-      if (n == CSM_TASK_MAX_CLASSES)
-        return csm_cli_usage_error(cmd, "--classes: at most %d", CSM_TASK_MAX_CLASSES), -1;
-      a->custom_labels[n++] = t;
-    }
-    a->custom.n_classes = n;
-    a->custom.labels = a->custom_labels;
   } else if (!strcmp(o, "--embedding")) {
     a->embedding = v;
   } else if (!strcmp(o, "--threshold")) {
@@ -227,23 +192,25 @@ int explain_option(const char *cmd, int argc, char **argv, int *i, explain_args 
 /* The task description that the run explains: a zoo entry, the embedding
  * task of verify/identify, or the custom model's flags. */
 static const csm_task_info *explained_info(const explain_args *a) {
-  if (a->model) return &a->custom;
+  if (a->custom.model) return &a->custom.info;
   if (a->mode != EXPLAIN_CLASSIFY) return csm_task_find(a->embedding);
   return csm_task_find(a->task);
 }
 
 int explain_args_check(const char *cmd, explain_args *a) {
-  if (!a->task && !a->model)
+  if (custom_args_check(cmd, &a->custom)) return CSM_EXIT_USAGE;
+  if (!a->task && !a->custom.model)
     return csm_cli_usage_error(cmd, "--task (or --model) is required (see 'csm tasks')");
   if (!a->task) a->task = "custom";
   a->mode = !strcmp(a->task, "verify")     ? EXPLAIN_VERIFY
             : !strcmp(a->task, "identify") ? EXPLAIN_IDENTIFY
                                            : EXPLAIN_CLASSIFY;
-  if (a->mode != EXPLAIN_CLASSIFY && !a->embedding && !a->model) a->embedding = "embed-faceres";
-  if (a->model && a->mode == EXPLAIN_CLASSIFY && strcmp(a->task, "custom"))
+  if (a->mode != EXPLAIN_CLASSIFY && !a->embedding && !a->custom.model)
+    a->embedding = "embed-faceres";
+  if (a->custom.model && a->mode == EXPLAIN_CLASSIFY && strcmp(a->task, "custom"))
     return csm_cli_usage_error(cmd, "--model makes a custom task: drop --task %s", a->task);
-  if (a->model && a->mode != EXPLAIN_CLASSIFY) a->custom.kind = CSM_TASK_EMBEDDING;
-  if (!a->model && !strcmp(a->task, "custom"))
+  if (a->custom.model && a->mode != EXPLAIN_CLASSIFY) a->custom.info.kind = CSM_TASK_EMBEDDING;
+  if (!a->custom.model && !strcmp(a->task, "custom"))
     return csm_cli_usage_error(cmd, "--task custom needs --model PATH");
   const csm_task_info *info = explained_info(a);
   if (!info)
@@ -264,7 +231,6 @@ int explain_args_check(const char *cmd, explain_args *a) {
     return csm_cli_usage_error(cmd, "--gallery and --identity are for --task identify");
   if (a->mode != EXPLAIN_CLASSIFY && a->cls)
     return csm_cli_usage_error(cmd, "--class is for classification tasks");
-  if (a->model && a->custom.channels == 0 && a->custom.size) a->custom.channels = 3;
   if (a->mode == EXPLAIN_CLASSIFY && a->cls && info->n_classes > 0 &&
       csm_task_class_index(info, a->cls) < 0)
     return csm_cli_usage_error(cmd, "task %s has no class '%s'", a->task, a->cls);

@@ -18,7 +18,7 @@ int methods_run_parse(methods_run *r, const methods_run_spec *spec, int argc, ch
     if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
       fputs(spec->help_head, stdout);
       fputs(method_options_help, stdout);
-      fputs(explain_options_help, stdout);
+      explain_options_print_help(stdout);
       if (spec->help_tail) fputs(spec->help_tail, stdout);
       return CSM_EXIT_OK;
     }
@@ -128,7 +128,7 @@ void methods_run_free(methods_run *r) {
   explain_close(&r->x);
   free(r->in);
   free(r->list_buf);
-  free(r->a.classes_buf);
+  custom_args_free(&r->a.custom);
   free(r->images);
   free(r->cms);
 }

@@ -83,16 +83,42 @@ size_t csm_task_expected_numel(const csm_task_info *info) {
   }
 }
 
-csm_status csm_task_attach_model(csm_task *t, const char *path, const char *output) {
-  const csm_task_info *info = t->info;
-  t->output = -1;
+csm_status csm_task_open_model(csm_task *t, const char *path) {
   csm_status st = csm_model_load(path, &t->model);
   if (st) return st;
+  t->channels_first =
+      csm_model_num_inputs(t->model) >= 1 && csm_model_input_channels_first(t->model, 0);
+  if (csm_model_num_inputs(t->model) >= 1) t->declared = csm_model_input_shape(t->model, 0);
+  /* Image code writes NHWC: an ONNX model's NCHW input takes it exactly. */
+  if (t->channels_first && (st = csm_model_use_channels_last(t->model)))
+    return csm_fail_context(st, "%s: ", path);
+  return CSM_OK;
+}
+
+csm_status csm_task_attach_model(csm_task *t, const char *path, const char *output) {
+  t->output = -1;
+  csm_status st = csm_task_open_model(t, path);
+  return st ? st : csm_task_check_model(t, path, output);
+}
+
+csm_status csm_task_check_model(csm_task *t, const char *path, const char *output) {
+  const csm_task_info *info = t->info;
+  csm_status st;
+  t->output = -1;
+  if (csm_model_num_inputs(t->model) != 1)
+    return csm_fail(CSM_EINPUT, "%s: %d inputs, task %s wants one image input", path,
+                    csm_model_num_inputs(t->model), info->name);
   csm_shape in = csm_model_input_shape(t->model, 0);
-  if (csm_model_num_inputs(t->model) != 1 || in.rank != 4 || in.d[1] != info->size ||
-      in.d[2] != info->size || in.d[3] != info->channels || in.d[0] == 0 || in.d[0] < -1 ||
-      in.d[0] > 1) {
+  if (in.rank != 4 || in.d[1] != info->size || in.d[2] != info->size || in.d[3] != info->channels ||
+      in.d[0] == 0 || in.d[0] < -1 || in.d[0] > 1) {
     char buf[64];
+    if (t->channels_first)
+      return csm_fail(CSM_EINPUT,
+                      "%s: input %s (NCHW) does not match task %s ([-1,%d,%d,%d] NCHW: %d "
+                      "channel%s of %dx%d)",
+                      path, csm_shape_str(&t->declared, buf, sizeof buf), info->name,
+                      info->channels, info->size, info->size, info->channels,
+                      info->channels == 1 ? "" : "s", info->size, info->size);
     return csm_fail(CSM_EINPUT, "%s: input %s does not match task %s ([-1,%d,%d,%d])", path,
                     csm_shape_str(&in, buf, sizeof buf), info->name, info->size, info->size,
                     info->channels);

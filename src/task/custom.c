@@ -12,10 +12,20 @@
 static const float default_gray[3] = {0.2989f, 0.5870f, 0.1140f};
 
 static csm_status check_info(const csm_task_info *in) {
-  if (in->size < 1 || in->size > 4096)
+  /* 0: the model's own (filled in once it is loaded). */
+  if (in->size < 0 || in->size > 4096)
     return csm_fail(CSM_EUSAGE, "custom task: input size %d out of range 1..4096", in->size);
-  if (in->channels != 1 && in->channels != 3)
+  if (in->channels != 0 && in->channels != 1 && in->channels != 3)
     return csm_fail(CSM_EUSAGE, "custom task: %d channels (1 or 3)", in->channels);
+  for (int c = 0; csm_task_has_norm(in) && c < 3; c++) {
+    /* A gray input reads channel 0 only; with the channels still open
+     * (the model's), unset channels wait for the check after loading. */
+    if (c > 0 && (in->channels == 1 || (in->channels == 0 && in->std[c] == 0))) break;
+    if (!(isfinite(in->mean[c]) && isfinite(in->std[c]) && in->std[c] > 0))
+      return csm_fail(CSM_EUSAGE,
+                      "custom task: channel %d: mean %g, std %g (std must be positive and finite)",
+                      c, in->mean[c], in->std[c]);
+  }
   if (!(in->crop_scale > 0 && isfinite(in->crop_scale)))
     return csm_fail(CSM_EUSAGE, "custom task: crop_scale %g must be positive", in->crop_scale);
   if (!(isfinite(in->scale) && isfinite(in->offset) && in->scale != 0))
@@ -90,6 +100,25 @@ static csm_status copy_strings(csm_task *t, const char *model_path, const csm_ta
   return CSM_OK;
 }
 
+/* Size and channels left 0 take the model's own: its input (channels-last
+ * by now) must then be a square image of 1 or 3 channels. */
+static csm_status model_size(csm_task *t, const char *path) {
+  csm_task_info *o = &t->own;
+  if (o->size && o->channels) return CSM_OK;
+  csm_shape in = csm_model_input_shape(t->model, 0);
+  if (csm_model_num_inputs(t->model) != 1 || in.rank != 4 || in.d[1] <= 0 || in.d[1] != in.d[2] ||
+      in.d[1] > 4096 || (in.d[3] != 1 && in.d[3] != 3)) {
+    char buf[64];
+    return csm_fail(CSM_EINPUT,
+                    "%s: input %s is not a square image of 1 or 3 channels: give the input size "
+                    "and channels",
+                    path, csm_shape_str(&t->declared, buf, sizeof buf));
+  }
+  if (!o->size) o->size = (int)in.d[1];
+  if (!o->channels) o->channels = (int)in.d[3];
+  return CSM_OK;
+}
+
 csm_status csm_task_load_custom(const char *model_path, const csm_task_info *info, csm_task **out) {
   if (!model_path || !info || !out)
     return csm_fail(CSM_EUSAGE, "csm_task_load_custom: NULL argument");
@@ -105,8 +134,6 @@ csm_status csm_task_load_custom(const char *model_path, const csm_task_info *inf
   o->labels = NULL;
   if (o->sub[0] == 0 && o->sub[1] == 0 && o->sub[2] == 0 && o->sub[3] == 0)
     o->sub[2] = o->sub[3] = 1; /* the whole square */
-  if (o->channels == 1 && o->gray_w[0] == 0 && o->gray_w[1] == 0 && o->gray_w[2] == 0)
-    memcpy(o->gray_w, default_gray, sizeof default_gray);
   /* The model decides how many classes there are when the caller leaves it
    * open; attach it first with a kind that accepts any output length. */
   csm_task_output kind = o->kind;
@@ -116,7 +143,13 @@ csm_status csm_task_load_custom(const char *model_path, const csm_task_info *inf
                      (kind == CSM_TASK_PROBS || kind == CSM_TASK_LOGITS || kind == CSM_TASK_LOGIT);
   if (open_classes) o->kind = CSM_TASK_EMBEDDING;
   o->name = info->name ? info->name : "custom"; /* for error messages until copied */
-  st = csm_task_attach_model(t, model_path, info->output);
+  st = csm_task_open_model(t, model_path);
+  if (!st) st = model_size(t, model_path);
+  if (!st && o->channels == 1 && o->gray_w[0] == 0 && o->gray_w[1] == 0 && o->gray_w[2] == 0)
+    memcpy(o->gray_w, default_gray, sizeof default_gray);
+  if (!st && !info->channels && csm_task_has_norm(info))
+    st = check_info(o); /* the norm against the model's channel count */
+  if (!st) st = csm_task_check_model(t, model_path, info->output);
   if (open_classes) o->kind = kind;
   if (!st && open_classes) {
     if (t->n_out > CSM_TASK_MAX_CLASSES)

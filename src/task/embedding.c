@@ -142,8 +142,8 @@ static csm_status scorer_init(csm_task *t, const char *who, csm_scorer *out, emb
   memset(out, 0, sizeof *out);
   out->views = 1;
   out->size = info->size, out->channels = info->channels;
-  for (int k = 0; k < 3; k++)
-    out->black[k] = info->offset;
+  /* A black pixel is value 0 before the task's scale, offset and norm. */
+  csm_task_black(info, out->black);
   out->ctx = c;
   out->free_ctx = embed_ctx_free;
   csm_task_scorer_white_box(t, out);

@@ -146,9 +146,8 @@ csm_status csm_scorer_class(csm_task *t, int cls, csm_scorer *out) {
   c->task = t, c->cls = cls;
   out->views = 1;
   out->size = info->size, out->channels = info->channels;
-  /* A black pixel is value 0 before the task's scale and offset. */
-  for (int k = 0; k < 3; k++)
-    out->black[k] = info->offset;
+  /* A black pixel is value 0 before the task's scale, offset and norm. */
+  csm_task_black(info, out->black);
   out->score = class_score;
   out->ctx = c;
   out->free_ctx = class_free;

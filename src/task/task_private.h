@@ -10,6 +10,10 @@ struct csm_task {
   int output;   /* index of the task's output among the model's */
   size_t n_out; /* output values per input */
   int batch1;   /* the model's input batch is fixed at 1: run inputs one by one */
+  /* The model's input as its file declares it (before any switch to
+   * channels-last), for messages; channels_first: it was [N, C, H, W]. */
+  csm_shape declared;
+  int channels_first;
   /* Custom tasks: the task's own copy of the caller's info. */
   csm_task_info own;
   char *own_strings;   /* name, model, output, description, labels */
@@ -17,8 +21,14 @@ struct csm_task {
 };
 
 /* Loads the model at path into t (t->info set) and checks its input against
- * the info; finds the output (NULL name: the first) and sets n_out. */
+ * the info; finds the output (NULL name: the first) and sets n_out:
+ * csm_task_open_model, then csm_task_check_model. */
 csm_status csm_task_attach_model(csm_task *t, const char *path, const char *output);
+/* Loads the model into t->model, records its declared input and switches
+ * a channels-first input to channels-last. */
+csm_status csm_task_open_model(csm_task *t, const char *path);
+/* The checks of csm_task_attach_model on the opened model. */
+csm_status csm_task_check_model(csm_task *t, const char *path, const char *output);
 
 /* Output values the task's kind expects per input; 0: any (embeddings). */
 size_t csm_task_expected_numel(const csm_task_info *info);

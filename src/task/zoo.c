@@ -20,6 +20,9 @@
   { 0.2989f, 0.5870f, 0.1140f }
 #define NO_GRAY                                                                                    \
   { 0, 0, 0 }
+/* No per-channel normalization (mean, std): csm_task_info's last fields. */
+#define NO_NORM                                                                                    \
+  {0, 0, 0}, { 0, 0, 0 }
 
 static const char *const female_male[] = {"female", "male"};
 /* gear's gender_output is [male, female] (gear.ts: gender[0] > gender[1] is male). */
@@ -48,16 +51,17 @@ static const char *const pose_bins[] = {"top-left",    "top",     "top-right",
 static const csm_task_info zoo[] = {
     /* FaceRes: 0..255 RGB, whole crop; gender_pred <= 0.5 is female (faceres.ts). */
     {"gender", "faceres", "gender_pred/Sigmoid", "FaceRes gender head (sigmoid: male)", HUMAN_CROP,
-     1, WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_SIGMOID, 2, female_male, 0, 0, 0},
+     1, WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_SIGMOID, 2, female_male, 0, 0, 0, NO_NORM},
     /* SSR-Net gender (models/gender.json): gray in [-1, 1]; data[0] > data[1]
      * is female (ssrnet-gender.ts). */
     {"gender-64", "gender", "Identity", "SSR-Net-style gender, 64x64 gray", HUMAN_CROP, 1, WHOLE,
-     64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 2, female_male, 0, 0, 0},
+     64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 2, female_male, 0, 0, 0, NO_NORM},
     /* SSR-Net IMDB gender: one value, IMDB's coding (1 = male). Fed 0..255 RGB
      * like SSR-Net's own demo and ssrnet-age.ts: ssrnet-gender.ts's [-1, 1]
      * saturates it at 1 on every face (0/20 women right). */
     {"gender-ssrnet", "gender-ssrnet-imdb", "Identity", "SSR-Net gender (IMDB), 64x64 RGB",
-     HUMAN_CROP, 1, WHOLE, 64, 3, NO_GRAY, 255, 0, CSM_TASK_SIGMOID, 2, female_male, 0, 0, 0},
+     HUMAN_CROP, 1, WHOLE, 64, 3, NO_GRAY, 255, 0, CSM_TASK_SIGMOID, 2, female_male, 0, 0, 0,
+     NO_NORM},
     /* gear: 0..1 RGB of the crop's top 90% and middle 80% (gear.ts). */
     {"gender-gear",
      "gear",
@@ -76,7 +80,8 @@ static const csm_task_info zoo[] = {
      male_female,
      0,
      0,
-     0},
+     0,
+     NO_NORM},
     /* The emotion model fed exactly as its own pipeline (human 3.3.6) feeds
      * it: faces found as human finds them, the facemesh face tensor (the
      * 1.4x squared BlazeFace box cut to 256x256, no roll correction;
@@ -84,19 +89,19 @@ static const csm_task_info zoo[] = {
      * constants.rgb on 0..1, then (g - 0.5) * 2. On the seven labelled
      * expression photos: 4/7 right, 7/7 the same label as human. */
     {"expression", "emotion", "Identity", "facial expression, 7 classes, 64x64 gray (as human)",
-     HUMAN_CROP, 0, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 1, 0},
+     HUMAN_CROP, 0, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 1, 0, NO_NORM},
     /* The same model on the tight squared box, upright: more accurate on
      * the labelled photos (6/7) but 5/7 agreement with human's labels. */
     {"expression-tight", "emotion", "Identity", "facial expression on the tight face box",
-     TIGHT_CROP, 1, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 0, 0},
+     TIGHT_CROP, 1, WHOLE, 64, 1, HUMAN_GRAY, 2, -1, CSM_TASK_PROBS, 7, emotions, 0, 0, 0, NO_NORM},
 
     /* FaceRes age head: a softmax over years 0..99; csm reports the expected
      * age (human interpolates around the argmax instead). */
     {"age", "faceres", "age_pred/Softmax", "FaceRes age head (100 one-year classes)", HUMAN_CROP, 1,
-     WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_PROBS, 100, years, 1, 0, 0},
+     WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_PROBS, 100, years, 1, 0, 0, NO_NORM},
     /* SSR-Net age (ssrnet-age.ts): 0..255 RGB, the output is the age. */
     {"age-ssrnet", "age", "Identity", "SSR-Net age regression (years)", HUMAN_CROP, 1, WHOLE, 64, 3,
-     NO_GRAY, 255, 0, CSM_TASK_VALUE, 0, NULL, 0, 0, 0},
+     NO_GRAY, 255, 0, CSM_TASK_VALUE, 0, NULL, 0, 0, 0, NO_NORM},
     {"age-gear",
      "gear",
      "age_output",
@@ -114,7 +119,8 @@ static const csm_task_info zoo[] = {
      age_buckets,
      0,
      0,
-     0},
+     0,
+     NO_NORM},
     {"race",
      "gear",
      "race_output",
@@ -132,18 +138,19 @@ static const csm_task_info zoo[] = {
      races,
      0,
      0,
-     0},
+     0,
+     NO_NORM},
     /* FaceMesh on its own first-pass crop (src/face/mesh.c): the box enlarged
      * 1.4x, squared, turned upright, 192x192 RGB in [0, 1] (mesh.c also
      * rounds the square's corners to whole pixels: under a pixel). The mesh
      * (output_mesh, 468 x 3 crop pixels) gives yaw and pitch
      * (csm_face_pose), read as 9 soft bins (csm_pose_bins). */
     {"pose", "facemesh", "output_mesh", "head pose: 9 yaw/pitch bins from FaceMesh", HUMAN_CROP, 1,
-     WHOLE, 192, 3, NO_GRAY, 1, 0, CSM_TASK_POSE, 9, pose_bins, 0, 0, 0},
+     WHOLE, 192, 3, NO_GRAY, 1, 0, CSM_TASK_POSE, 9, pose_bins, 0, 0, 0, NO_NORM},
     /* FaceRes's 1024-d descriptor (global_pooling/Mean), fed as the gender
      * task (faceres.ts: the same enhance() crop for all three heads). */
     {"embed-faceres", "faceres", "global_pooling/Mean", "FaceRes face embedding (verify, identify)",
-     HUMAN_CROP, 1, WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_EMBEDDING, 0, NULL, 0, 0, 0},
+     HUMAN_CROP, 1, WHOLE, 224, 3, NO_GRAY, 255, 0, CSM_TASK_EMBEDDING, 0, NULL, 0, 0, 0, NO_NORM},
     /* MobileFace (becauseofAI, models/mobileface.json, 256-d): human's
      * mobilefacenet.ts resizes the 1.4x face tensor to 112x112 but feeds it
      * in [0, 1], while the graph itself maps (x - 127.5) / 128 (its
@@ -152,7 +159,7 @@ static const csm_task_info zoo[] = {
      * 22/40 (docs/tasks.md). */
     {"embed-mobileface", "mobileface", "batchnorm0/add_1",
      "MobileFace face embedding (verify, identify)", HUMAN_CROP, 1, WHOLE, 112, 3, NO_GRAY, 255, 0,
-     CSM_TASK_EMBEDDING, 0, NULL, 0, 0, 0},
+     CSM_TASK_EMBEDDING, 0, NULL, 0, 0, 0, NO_NORM},
 };
 
 int csm_task_count(void) { return (int)(sizeof zoo / sizeof zoo[0]); }

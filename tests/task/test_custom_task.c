@@ -247,11 +247,79 @@ static void test_errors(void **state) {
   assert_int_equal(csm_task_load_custom(path, NULL, &t), CSM_EUSAGE);
 }
 
+/* Per-channel mean/std (torchvision's Normalize): the preprocessed input
+ * is the plain one, channel order applied, then (x - mean[c]) / std[c];
+ * the black value follows; size and channels 0 take the model's own; zoo
+ * tasks have none (their inputs stay bit for bit). */
+static void test_mean_std(void **state) {
+  (void)state;
+  char path[4096];
+  if (!model_path("age", path, sizeof path)) {
+    skip();
+    return;
+  }
+  for (int i = 0; i < csm_task_count(); i++)
+    assert_false(csm_task_has_norm(csm_task_at(i)));
+  csm_task_info plain;
+  memset(&plain, 0, sizeof plain);
+  plain.crop_scale = 1.4f, plain.upright = 1, plain.scale = 1, plain.bgr = 1;
+  plain.kind = CSM_TASK_VALUE;
+  csm_task_info norm = plain;
+  const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+  memcpy(norm.mean, mean, sizeof mean);
+  memcpy(norm.std, std, sizeof std);
+  csm_task *tp = NULL, *tn = NULL;
+  CSM_ASSERT_OK(csm_task_load_custom(path, &plain, &tp));
+  CSM_ASSERT_OK(csm_task_load_custom(path, &norm, &tn));
+  const csm_task_info *pi = csm_task_get_info(tp), *ni = csm_task_get_info(tn);
+  assert_int_equal(ni->size, 64); /* the model's own: [-1, 64, 64, 3] */
+  assert_int_equal(ni->channels, 3);
+  assert_true(csm_task_has_norm(ni));
+  assert_false(csm_task_has_norm(pi));
+  csm_image img = {90, 70, malloc(90 * 70 * 3)};
+  for (int i = 0; i < 90 * 70 * 3; i++)
+    img.rgb[i] = (unsigned char)((i * 2654435761u) >> 5);
+  csm_face f;
+  memset(&f, 0, sizeof f);
+  f.box[0] = 20, f.box[1] = 15, f.box[2] = 40, f.box[3] = 38;
+  f.roll_deg = -7;
+  size_t per = csm_task_input_numel(ni);
+  float *xp = malloc(per * sizeof(float)), *xn = malloc(per * sizeof(float));
+  CSM_ASSERT_OK(csm_task_preprocess(pi, &img, &f, xp));
+  CSM_ASSERT_OK(csm_task_preprocess(ni, &img, &f, xn));
+  for (size_t k = 0; k < per; k++) {
+    float want = (xp[k] - mean[k % 3]) / std[k % 3];
+    assert_memory_equal(&xn[k], &want, sizeof want);
+  }
+  /* A black pixel: 0 before the norm, so -mean / std; the scorer's zero fill. */
+  float black[3];
+  csm_task_black(ni, black);
+  csm_scorer s;
+  CSM_ASSERT_OK(csm_scorer_class(tn, 0, &s));
+  for (int c = 0; c < 3; c++) {
+    float want = (0.0f - mean[c]) / std[c];
+    assert_memory_equal(&black[c], &want, sizeof want);
+    assert_memory_equal(&s.black[c], &want, sizeof want);
+  }
+  csm_scorer_free(&s);
+  /* Errors: a std that is not positive. */
+  csm_task_info bad = norm;
+  bad.std[1] = 0;
+  expect_load_error(path, &bad, CSM_EUSAGE, "std");
+  bad = norm, bad.std[2] = -1;
+  expect_load_error(path, &bad, CSM_EUSAGE, "std");
+  free(xp);
+  free(xn);
+  csm_image_free(&img);
+  csm_task_free(tp);
+  csm_task_free(tn);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_as_zoo),    cmocka_unit_test(test_open_classes),
       cmocka_unit_test(test_scores_by_hand), cmocka_unit_test(test_batch1),
-      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_errors),         cmocka_unit_test(test_mean_std),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
