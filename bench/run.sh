@@ -133,3 +133,11 @@ if [[ ${CSM_BENCH_GRAD:-1} != 0 ]]; then
   echo
   bash "$ROOT/bench/grad.sh" "$BUILD" || echo "bench: gradient benchmark failed" >&2
 fi
+
+# ONNX models: csm vs ONNX Runtime (onnxruntime-node) and PyTorch on the same .onnx
+# files exported by tests/oracles/torch_models.py, batch 16 (bench/onnx.sh).
+# CSM_BENCH_ONNX=0 skips it.
+if [[ ${CSM_BENCH_ONNX:-1} != 0 ]]; then
+  echo
+  bash "$ROOT/bench/onnx.sh" "$BUILD" || echo "bench: ONNX benchmark failed" >&2
+fi
