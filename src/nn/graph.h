@@ -158,14 +158,14 @@ typedef struct csm_attrs {
   /* ONNX additions (see the operand conventions above). */
   int perm[CSM_MAX_RANK]; /* TRANSPOSE: n_perm = input rank */
   int n_perm;
-  float beta;              /* HARD_SIGMOID */
-  int count_include_pad;   /* AVGPOOL */
-  int ceil_mode;           /* MAXPOOL, AVGPOOL */
-  int output_padding[2];   /* CONV2D_TRANSPOSE: h, w */
+  float beta;                    /* HARD_SIGMOID */
+  int count_include_pad;         /* AVGPOOL */
+  int ceil_mode;                 /* MAXPOOL, AVGPOOL */
+  int output_padding[2];         /* CONV2D_TRANSPOSE: h, w */
   csm_nearest_mode nearest_mode; /* RESIZE_NEAREST */
-  float scale[2];          /* RESIZE_* with one operand: h, w */
-  int zero_copies;         /* RESHAPE */
-  csm_dtype to_dtype;      /* CAST */
+  float scale[2];                /* RESIZE_* with one operand: h, w */
+  int zero_copies;               /* RESHAPE */
+  csm_dtype to_dtype;            /* CAST */
 } csm_attrs;
 
 typedef struct csm_node {

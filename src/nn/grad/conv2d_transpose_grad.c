@@ -15,7 +15,6 @@
 
 enum { DCOL_FLOATS = 1 << 21 }; /* patch block target: 8 MB */
 
-
 csm_status csm_backward_conv2d_transpose(const csm_backward_args *a) {
   const csm_node *n = a->node;
   const csm_attrs *at = &n->a;

@@ -7,7 +7,6 @@
 #include "../ops/conv_reference.h"
 #include "backward.h"
 
-
 csm_status csm_backward_depthwise_conv2d(const csm_backward_args *a) {
   csm_conv_geom g;
   csm_status st = csm_conv_geom_get(a->node, a->in, &g);

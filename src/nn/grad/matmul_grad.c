@@ -12,7 +12,6 @@
 #include "../ops/gemm.h"
 #include "backward.h"
 
-
 static float *alloc_floats(size_t n) { return csm_malloc_array(n ? n : 1, sizeof(float)); }
 
 static float *alloc_packed(int64_t k, int64_t n) {
