@@ -38,6 +38,16 @@ static int64_t attr_int_of(const Onnx__NodeProto *n, const char *name, int64_t d
   return def;
 }
 
+/* The length of [s, e) over a vector of len entries, with ONNX's rules for
+ * negative and out-of-range bounds (Shape's start/end, Slice with step 1). */
+static int range_len(int64_t s, int64_t e, int64_t len) {
+  s = s < 0 ? s + len : s;
+  e = e < 0 ? e + len : e;
+  s = s < 0 ? 0 : s > len ? len : s;
+  e = e < 0 ? 0 : e > len ? len : e;
+  return e > s ? (int)(e - s) : 0;
+}
+
 static int vec_len(csm_onnx_ctx *c, const char *name, int depth) {
   csm_onnx_value *v = csm_onnx_value_get(c, name);
   if (!v || depth > 32) return -1;
@@ -49,12 +59,7 @@ static int vec_len(csm_onnx_ctx *c, const char *name, int depth) {
   if (!strcmp(op, "Shape")) {
     csm_onnx_value *x = csm_onnx_value_get(c, n->input[0]);
     if (!x || x->rank < 0) return -1;
-    int64_t r = x->rank, s = attr_int_of(n, "start", 0), e = attr_int_of(n, "end", r);
-    s = s < 0 ? s + r : s;
-    e = e < 0 ? e + r : e;
-    s = s < 0 ? 0 : s > r ? r : s;
-    e = e < 0 ? 0 : e > r ? r : e;
-    return e > s ? (int)(e - s) : 0;
+    return range_len(attr_int_of(n, "start", 0), attr_int_of(n, "end", x->rank), x->rank);
   }
   if (!strcmp(op, "Concat")) {
     int sum = 0;
@@ -97,14 +102,9 @@ static int vec_len(csm_onnx_ctx *c, const char *name, int depth) {
     if (len < 0 || !t[0] || !t[1] || csm_tensor_numel(t[0]) != 1 || csm_tensor_numel(t[1]) != 1 ||
         (n->n_input > 4 && n->input[4][0] && !t[3]))
       return -1;
-    int64_t s = ((const int32_t *)t[0]->data)[0], e = ((const int32_t *)t[1]->data)[0];
     const int64_t step = t[3] && csm_tensor_numel(t[3]) == 1 ? ((const int32_t *)t[3]->data)[0] : 1;
     if (step != 1) return -1;
-    s = s < 0 ? s + len : s;
-    e = e < 0 ? e + len : e;
-    s = s < 0 ? 0 : s > len ? len : s;
-    e = e < 0 ? 0 : e > len ? len : e;
-    return e > s ? (int)(e - s) : 0;
+    return range_len(((const int32_t *)t[0]->data)[0], ((const int32_t *)t[1]->data)[0], len);
   }
   if (!strcmp(op, "ConstantOfShape")) {
     const csm_tensor *st = csm_onnx_const_of(c, csm_onnx_value_get(c, n->input[0]));
