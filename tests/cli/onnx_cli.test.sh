@@ -316,6 +316,29 @@ PY
   2>err || fail "sanity: $(cat err)"
 grep -q '"gradcam"' san.json || fail "sanity JSON: $(head -c 300 san.json)"
 
+# ---- verify: the model's output as an embedding ---------------------------
+# A face paired with itself: cosine similarity 1, so the genuine pair's
+# confidence is exactly 1 - t (Eq. 8); Grad-CAM explains both faces.
+vflags=(--model m.onnx --confidence embedding --mean 0.485,0.456,0.406
+  --std 0.229,0.224,0.225 --task verify --threshold 0.25)
+"$csm" cis "${vflags[@]}" "${fast[@]}" "$img" "$img" -o ver 2>err || fail "verify cis: $(cat err)"
+"$csm" compare "${vflags[@]}" "${fast[@]}" --methods gradcam "$img" "$img" -o vcmp 2>err ||
+  fail "verify compare: $(cat err)"
+"$py" - <<'PY' || fail "verify outputs"
+import glob, json, numpy as np
+faces = json.load(open("ver/run.json"))["faces"]
+assert faces, "no faces"
+for f in faces:
+    assert f["label"] == "genuine" and abs(f["similarity"] - 1) <= 1e-5, f
+    assert abs(f["base"] - 0.75) <= 1e-5, f
+maps = glob.glob("vcmp/*_gradcam.npy")
+assert maps, "no Grad-CAM maps"
+for p in maps:
+    a = np.load(p)
+    assert a.shape[0] == 2 and np.isfinite(a).all() and np.abs(a).max() > 0, (p, a.shape)
+print(f"verify: {len(faces)} self-pairs at similarity 1, {len(maps)} Grad-CAM pair maps")
+PY
+
 # ---- errors: one line naming the file, exit 2, nothing written -------------
 head -c 300 m.onnx >trunc.onnx
 for bad in missing.onnx trunc.onnx gelu.onnx; do
