@@ -30,6 +30,8 @@ static void test_inputs_symbolic_batch(void **state) {
   int64_t img[4] = {-1, 3, 8, 6}, vec[2] = {-2, 5};
   ob_input(&b, "image", 4, img);
   ob_input(&b, "vec", 2, vec);
+  int64_t hwc[4] = {-1, 8, 6, 3}; /* a tf2onnx-style NHWC image */
+  ob_input(&b, "nhwc", 4, hwc);
   int64_t wd[1] = {1};
   float w = 1;
   ob_init_f32(&b, "w", 1, wd, &w);
@@ -37,13 +39,14 @@ static void test_inputs_symbolic_batch(void **state) {
   ob_input(&b, "w", 1, wd);
   ob_output(&b, "image");
   ob_output(&b, "vec");
+  ob_output(&b, "nhwc");
   ob_output(&b, "w");
   const char *path = tmp_path("inputs.onnx");
   ob_write(&b, path);
   ob_free(&b);
   csm_graph g;
   CSM_ASSERT_OK(load(path, &g));
-  assert_int_equal(g.n_inputs, 2);
+  assert_int_equal(g.n_inputs, 3);
   const csm_node *in = &g.nodes[g.inputs[0]];
   assert_string_equal(in->name, "image");
   assert_int_equal(in->op, CSM_OP_INPUT);
@@ -56,6 +59,8 @@ static void test_inputs_symbolic_batch(void **state) {
   assert_int_equal(in->value.shape.d[0], -1); /* no dim_value: run-time */
   assert_int_equal(in->value.shape.d[1], 5);
   assert_int_equal(g.input_channels_first[1], 0);
+  assert_string_equal(g.nodes[g.inputs[2]].name, "nhwc");
+  assert_int_equal(g.input_channels_first[2], 0); /* channels-last as declared */
   int w_node = csm_graph_find(&g, "w");
   assert_true(w_node >= 0);
   assert_int_equal(g.nodes[w_node].op, CSM_OP_CONST);

@@ -187,6 +187,15 @@ static csm_status input_shape(csm_onnx_ctx *c, const Onnx__ValueInfoProto *in, c
   return CSM_OK;
 }
 
+/* ONNX images are NCHW by convention, but models converted from TensorFlow
+ * (tf2onnx) often keep an NHWC input and transpose inside: an input whose
+ * last dimension is a channel count of an image (1 or 3) and whose second
+ * is not is taken as it is declared, channels-last. */
+static int plainly_channels_last(const csm_shape *s) {
+  const int64_t c1 = s->d[1], c3 = s->d[3];
+  return (c3 == 1 || c3 == 3) && !(c1 == 1 || c1 == 3);
+}
+
 static csm_status add_inputs(csm_onnx_ctx *c) {
   const Onnx__GraphProto *gp = c->model->graph;
   csm_graph *g = c->g;
@@ -208,7 +217,7 @@ static csm_status add_inputs(csm_onnx_ctx *c) {
     g->nodes[idx].value.dtype = CSM_F32;
     g->nodes[idx].value.shape = s;
     if ((st = csm_onnx_define(c, in->name, idx, -1, s.rank))) return st;
-    g->input_channels_first[g->n_inputs] = s.rank == 4;
+    g->input_channels_first[g->n_inputs] = s.rank == 4 && !plainly_channels_last(&s);
     g->inputs[g->n_inputs++] = idx;
   }
   return CSM_OK;
