@@ -20,11 +20,10 @@ enum {
   COL_MIN_ROWS = 96     /* but never fewer rows than a GEMM task */
 };
 
-csm_status csm_conv_geom_get(const csm_node *n, const csm_tensor *in, csm_conv_geom *g) {
+csm_status csm_conv_check_operands(const csm_node *n, const csm_tensor *in,
+                                   const char *filter_layout) {
   const char *op = csm_op_name(n->op);
-  const int depthwise = n->op == CSM_OP_DEPTHWISE_CONV2D;
   char b1[96];
-  memset(g, 0, sizeof *g);
   if (n->n_in < 2)
     return csm_fail(CSM_EINPUT, "%s needs an input and a filter, got %d inputs", op, n->n_in);
   const csm_tensor *x = &in[0], *f = &in[1];
@@ -34,8 +33,31 @@ csm_status csm_conv_geom_get(const csm_node *n, const csm_tensor *in, csm_conv_g
     return csm_fail(CSM_EINPUT, "%s input must be NHWC (rank 4), got shape %s", op,
                     csm_shape_str(&x->shape, b1, sizeof b1));
   if (f->shape.rank != 4)
-    return csm_fail(CSM_EINPUT, "%s filter must be [KH,KW,Cin,%s] (rank 4), got shape %s", op,
-                    depthwise ? "M" : "Cout", csm_shape_str(&f->shape, b1, sizeof b1));
+    return csm_fail(CSM_EINPUT, "%s filter must be %s (rank 4), got shape %s", op, filter_layout,
+                    csm_shape_str(&f->shape, b1, sizeof b1));
+  return CSM_OK;
+}
+
+csm_status csm_conv_check_steps(const csm_node *n) {
+  const char *op = csm_op_name(n->op);
+  const csm_attrs *a = &n->a;
+  if (a->stride[0] < 1 || a->stride[1] < 1)
+    return csm_fail(CSM_EINPUT, "%s strides must be positive, got %d,%d", op, a->stride[0],
+                    a->stride[1]);
+  if (a->dilation[0] < 1 || a->dilation[1] < 1)
+    return csm_fail(CSM_EINPUT, "%s dilations must be positive, got %d,%d", op, a->dilation[0],
+                    a->dilation[1]);
+  return CSM_OK;
+}
+
+csm_status csm_conv_geom_get(const csm_node *n, const csm_tensor *in, csm_conv_geom *g) {
+  const char *op = csm_op_name(n->op);
+  const int depthwise = n->op == CSM_OP_DEPTHWISE_CONV2D;
+  char b1[96];
+  memset(g, 0, sizeof *g);
+  csm_status st = csm_conv_check_operands(n, in, depthwise ? "[KH,KW,Cin,M]" : "[KH,KW,Cin,Cout]");
+  if (st) return st;
+  const csm_tensor *x = &in[0], *f = &in[1];
   if (x->shape.d[0] < -1 || x->shape.d[1] < 0 || x->shape.d[2] < 0 || x->shape.d[3] < 0)
     return csm_fail(CSM_EINPUT, "%s input shape %s has an unknown or negative dimension", op,
                     csm_shape_str(&x->shape, b1, sizeof b1));
@@ -47,12 +69,7 @@ csm_status csm_conv_geom_get(const csm_node *n, const csm_tensor *in, csm_conv_g
     return csm_fail(CSM_EINPUT, "%s filter has %lld input channels but input has %lld", op,
                     (long long)f->shape.d[2], (long long)x->shape.d[3]);
   const csm_attrs *a = &n->a;
-  if (a->stride[0] < 1 || a->stride[1] < 1)
-    return csm_fail(CSM_EINPUT, "%s strides must be positive, got %d,%d", op, a->stride[0],
-                    a->stride[1]);
-  if (a->dilation[0] < 1 || a->dilation[1] < 1)
-    return csm_fail(CSM_EINPUT, "%s dilations must be positive, got %d,%d", op, a->dilation[0],
-                    a->dilation[1]);
+  if ((st = csm_conv_check_steps(n))) return st;
   if (a->padding != CSM_PAD_VALID && a->padding != CSM_PAD_SAME &&
       a->padding != CSM_PAD_SAME_LOWER && a->padding != CSM_PAD_EXPLICIT)
     return csm_fail(CSM_EINPUT, "%s has an unknown padding (%d)", op, (int)a->padding);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "activation.h"
+#include "conv_reference.h"
 #include "gemm.h"
 
 enum { COL_FLOATS = 1 << 20 }; /* col block target: 4 MB */
@@ -31,17 +32,9 @@ static csm_status tgeom_get(const csm_node *n, const csm_tensor *in, tgeom *g) {
   const csm_attrs *a = &n->a;
   char b1[96];
   memset(g, 0, sizeof *g);
-  if (n->n_in < 2)
-    return csm_fail(CSM_EINPUT, "%s needs an input and a filter, got %d inputs", op, n->n_in);
+  csm_status st = csm_conv_check_operands(n, in, "[Cin,KH,KW,Cout]");
+  if (st) return st;
   const csm_tensor *x = &in[0], *f = &in[1];
-  if (x->dtype != CSM_F32) return csm_fail(CSM_EINPUT, "%s input must be float32", op);
-  if (f->dtype != CSM_F32) return csm_fail(CSM_EINPUT, "%s filter must be float32", op);
-  if (x->shape.rank != 4)
-    return csm_fail(CSM_EINPUT, "%s input must be NHWC (rank 4), got shape %s", op,
-                    csm_shape_str(&x->shape, b1, sizeof b1));
-  if (f->shape.rank != 4)
-    return csm_fail(CSM_EINPUT, "%s filter must be [Cin,KH,KW,Cout] (rank 4), got shape %s", op,
-                    csm_shape_str(&f->shape, b1, sizeof b1));
   if (x->shape.d[0] < -1 || x->shape.d[1] < 1 || x->shape.d[2] < 1 || x->shape.d[3] < 0)
     return csm_fail(CSM_EINPUT, "%s input shape %s has an unknown or empty dimension", op,
                     csm_shape_str(&x->shape, b1, sizeof b1));
@@ -52,12 +45,7 @@ static csm_status tgeom_get(const csm_node *n, const csm_tensor *in, tgeom *g) {
   if (f->shape.d[0] != x->shape.d[3])
     return csm_fail(CSM_EINPUT, "%s filter has %lld input channels but input has %lld", op,
                     (long long)f->shape.d[0], (long long)x->shape.d[3]);
-  if (a->stride[0] < 1 || a->stride[1] < 1)
-    return csm_fail(CSM_EINPUT, "%s strides must be positive, got %d,%d", op, a->stride[0],
-                    a->stride[1]);
-  if (a->dilation[0] < 1 || a->dilation[1] < 1)
-    return csm_fail(CSM_EINPUT, "%s dilations must be positive, got %d,%d", op, a->dilation[0],
-                    a->dilation[1]);
+  if ((st = csm_conv_check_steps(n))) return st;
   if (a->padding != CSM_PAD_EXPLICIT && a->padding != CSM_PAD_VALID)
     return csm_fail(CSM_EUNSUPPORTED, "%s needs explicit pads (padding %d)", op, (int)a->padding);
   const int explicit_pads = a->padding == CSM_PAD_EXPLICIT;

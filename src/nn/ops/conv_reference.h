@@ -30,6 +30,14 @@ typedef struct csm_conv_geom {
  * (bias, alpha) are checked by infer, not here. */
 csm_status csm_conv_geom_get(const csm_node *n, const csm_tensor *in, csm_conv_geom *g);
 
+/* The checks every convolution (Conv2D, DepthwiseConv2D, Conv2DTranspose)
+ * starts with: an input and a filter, both float32 and rank 4 (the filter
+ * described as `filter_layout`, e.g. "[KH,KW,Cin,Cout]", in the message). */
+csm_status csm_conv_check_operands(const csm_node *n, const csm_tensor *in,
+                                   const char *filter_layout);
+/* Strides and dilations must be positive. */
+csm_status csm_conv_check_steps(const csm_node *n);
+
 csm_status csm_conv2d_reference(const csm_node *n, const csm_tensor *in, csm_tensor *out);
 csm_status csm_depthwise_conv2d_reference(const csm_node *n, const csm_tensor *in, csm_tensor *out);
 csm_status csm_matmul_reference(const csm_node *n, const csm_tensor *in, csm_tensor *out);
