@@ -41,22 +41,6 @@ static void backward(const csm_node *n, csm_tensor *in, const float *w, float *d
 
 /* ---- Transpose ---- */
 
-static int next_perm(int *p, int n) {
-  int i = n - 2;
-  while (i >= 0 && p[i] >= p[i + 1])
-    i--;
-  if (i < 0) return 0;
-  int j = n - 1;
-  while (p[j] <= p[i])
-    j--;
-  int t = p[i];
-  p[i] = p[j];
-  p[j] = t;
-  for (int a = i + 1, b = n - 1; a < b; a++, b--)
-    t = p[a], p[a] = p[b], p[b] = t;
-  return 1;
-}
-
 static void check_transpose(int rank, const int64_t *dims, const int *perm, float *x) {
   char ctx[128];
   int len = snprintf(ctx, sizeof ctx, "transpose rank %d perm (", rank);
@@ -83,7 +67,7 @@ static void test_transpose(void **state) {
   csm_test_fill_uniform(x, 720, 1, -1.0f, 1.0f);
   do
     check_transpose(4, DIMS(2, 3, 4, 5), perm, x);
-  while (next_perm(perm, 4));
+  while (csm_test_next_perm(perm, 4));
   check_transpose(4, DIMS(2, 1, 5, 3), (const int[]){0, 2, 3, 1}, x);
   check_transpose(4, DIMS(2, 5, 1, 3), (const int[]){0, 3, 1, 2}, x);
   check_transpose(2, DIMS(6, 7), (const int[]){1, 0}, x);

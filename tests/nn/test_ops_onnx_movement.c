@@ -119,23 +119,6 @@ static void naive_transpose(const uint32_t *x, const int64_t *dims, int rank, co
   }
 }
 
-/* The next permutation in lexicographic order; 0 after the last. */
-static int next_perm(int *p, int n) {
-  int i = n - 2;
-  while (i >= 0 && p[i] >= p[i + 1])
-    i--;
-  if (i < 0) return 0;
-  int j = n - 1;
-  while (p[j] <= p[i])
-    j--;
-  int t = p[i];
-  p[i] = p[j];
-  p[j] = t;
-  for (int a = i + 1, b = n - 1; a < b; a++, b--)
-    t = p[a], p[a] = p[b], p[b] = t;
-  return 1;
-}
-
 /* Checks one transpose (float32 through the planner) against the naive loop. */
 static void check_transpose(int rank, const int64_t *dims, const int *perm, uint32_t seed) {
   size_t total = numel_of(rank, dims);
@@ -178,7 +161,7 @@ static void check_all_perms(int rank, const int64_t *dims, uint32_t seed) {
   do {
     check_transpose(rank, dims, perm, seed + (uint32_t)count);
     count++;
-  } while (next_perm(perm, rank));
+  } while (csm_test_next_perm(perm, rank));
   int want = 1;
   for (int d = 2; d <= rank; d++)
     want *= d;

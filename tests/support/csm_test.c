@@ -144,3 +144,19 @@ int csm_test_graph_const(struct csm_graph *g, const char *name, csm_dtype dtype,
   if (v) memcpy(t->data, v, csm_tensor_numel(t) * 4);
   return idx;
 }
+
+int csm_test_next_perm(int *p, int n) {
+  int i = n - 2;
+  while (i >= 0 && p[i] >= p[i + 1])
+    i--;
+  if (i < 0) return 0;
+  int j = n - 1;
+  while (p[j] <= p[i])
+    j--;
+  int t = p[i];
+  p[i] = p[j];
+  p[j] = t;
+  for (int a = i + 1, b = n - 1; a < b; a++, b--)
+    t = p[a], p[a] = p[b], p[b] = t;
+  return 1;
+}

@@ -70,4 +70,7 @@ void csm_test_assert_tensor_i32(const csm_tensor *t, const int32_t *want, size_t
  * containing `needle`. */
 void csm_test_expect_error(const struct csm_node *node, const csm_tensor *in, csm_status status,
                            const char *needle);
+/* Steps p (n entries) to the next permutation in lexicographic order;
+ * returns 0 after the last (for looping over every perm of a transpose). */
+int csm_test_next_perm(int *p, int n);
 #endif
