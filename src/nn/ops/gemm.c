@@ -1,10 +1,13 @@
 /* Packed, register-blocked SGEMM; see gemm.h for why it exists.
  *
  * Layout: B is packed into panels of NR columns (16 when n <= 16, else 32),
- * each panel k x NR floats, zero-padded past n. A is read in place (row
- * stride lda), so a 1x1 convolution needs no copy at all. Work is split into
- * tasks of rows x panels; inside a task, K is walked in blocks of KC so that
- * the rows of A stay in L1 and the B block in L2. A tile of C is carried
+ * each panel k x NR floats, zero-padded past n. A is never packed: a tile
+ * reads its rows where they are, through one pointer per row (or one pointer
+ * and a stride when the rows are evenly spaced), so a 1x1 convolution reads
+ * its input and a 3x3 convolution its padded input in place (csm_gemm_rows).
+ * Work is split into tasks of rows x panels; inside a task, K is walked in
+ * blocks of at most KC floats (whole segments of A when they are short) so
+ * that the rows of A stay in L1 and the B block in L2. A tile of C is carried
  * across K blocks in C itself: loading it back as the accumulator continues
  * the same fused multiply-add chain, so blocking never changes the bits.
  *
@@ -25,6 +28,7 @@
 
 enum { KC = 256, PANEL_FLOATS = 512 };
 
+/* csm_gemm_packed_at (gemm.h) states the same layout. */
 static int64_t panel_width(int64_t n) { return n <= 16 ? 16 : 32; }
 
 size_t csm_gemm_packed_floats(int64_t k, int64_t n) {
@@ -54,9 +58,13 @@ void csm_gemm_pack_b(const float *b, int64_t ldb, int trans, int64_t k, int64_t 
   }
 }
 
-/* One tile: rows x (up to) nr columns of C over one K block. */
+/* One tile: rows x (up to) nr columns of C over one K block. The block is
+ * nseg segments of kc floats; row i's segment s starts at ap[i] + s *
+ * seg_stride (or at a + i * lda + s * seg_stride when the rows are evenly
+ * spaced and ap is NULL); B is contiguous over the whole block. */
 typedef struct tile {
-  int64_t kc;
+  int64_t kc, nseg, seg_stride;
+  const float *const *ap;
   const float *a;
   int64_t lda;
   const float *b; /* packed panel at the K block; row stride nr */
@@ -69,19 +77,27 @@ typedef struct tile {
   int64_t col;           /* column of the tile, for bias and PReLU slopes */
 } tile;
 
+static inline const float *tile_row(const tile *t, int i) {
+  return t->ap ? t->ap[i] : t->a + i * t->lda;
+}
+
 /* Scalar kernel: the definition of the arithmetic, and the fallback. */
 static void tile_scalar(int rows, const tile *t) {
-  for (int i = 0; i < rows; i++)
+  for (int i = 0; i < rows; i++) {
+    const float *ai = tile_row(t, i);
     for (int j = 0; j < t->w; j++) {
       float s = t->load ? t->c[i * t->ldc + j] : 0.0f;
-      for (int64_t k = 0; k < t->kc; k++)
-        s = fmaf(t->a[i * t->lda + k], t->b[k * t->nr + j], s);
+      const float *bj = t->b + j;
+      for (int64_t g = 0; g < t->nseg; g++)
+        for (int64_t k = 0; k < t->kc; k++, bj += t->nr)
+          s = fmaf(ai[g * t->seg_stride + k], *bj, s);
       if (t->e) {
         if (t->e->bias) s += t->e->bias[t->col + j];
         s = csm_act_apply(s, t->e, t->col + j);
       }
       t->c[i * t->ldc + j] = s;
     }
+  }
 }
 
 #ifdef CSM_GEMM_X86
@@ -90,13 +106,14 @@ static void tile_scalar(int rows, const tile *t) {
 #define AVX2 __attribute__((target("avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
 
-/* R rows x NV*16 columns; R and NV are constants after inlining, so acc[][]
- * lives in registers (R=12, NV=2: 24 of the 32 zmm). */
-INLINE AVX512 void k512(const int R, const int NV, const tile *t) {
+/* R rows x NV*16 columns; R, NV and PTR (rows by pointer, not by stride)
+ * are constants after inlining, so acc[][] lives in registers (R=12, NV=2:
+ * 24 of the 32 zmm). */
+INLINE AVX512 void k512(const int R, const int NV, const int PTR, const tile *t) {
   __m512 acc[12][2];
   __mmask16 m[2];
-  const float *a = t->a, *b = t->b;
-  const int64_t lda = t->lda, nr = t->nr;
+  const float *a[12], *b = t->b;
+  const int64_t lda = t->lda, nr = t->nr, kc = t->kc;
   m[0] = t->w >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << t->w) - 1u);
   m[1] = t->w >= 32   ? (__mmask16)0xffff
          : t->w <= 16 ? (__mmask16)0
@@ -105,15 +122,27 @@ INLINE AVX512 void k512(const int R, const int NV, const tile *t) {
     for (int v = 0; v < NV; v++)
       acc[i][v] =
           t->load ? _mm512_maskz_loadu_ps(m[v], t->c + i * t->ldc + 16 * v) : _mm512_setzero_ps();
-  for (int64_t k = 0; k < t->kc; k++) {
-    __m512 bv[2];
-    for (int v = 0; v < NV; v++)
-      bv[v] = _mm512_loadu_ps(b + k * nr + 16 * v);
-    for (int i = 0; i < R; i++) {
-      __m512 x = _mm512_set1_ps(a[i * lda + k]);
+  if (PTR)
+    for (int i = 0; i < R; i++)
+      a[i] = t->ap[i];
+  else
+    a[0] = t->a;
+  for (int64_t g = 0; g < t->nseg; g++, b += kc * nr) {
+    for (int64_t k = 0; k < kc; k++) {
+      __m512 bv[2];
       for (int v = 0; v < NV; v++)
-        acc[i][v] = _mm512_fmadd_ps(x, bv[v], acc[i][v]);
+        bv[v] = _mm512_loadu_ps(b + k * nr + 16 * v);
+      for (int i = 0; i < R; i++) {
+        __m512 x = _mm512_set1_ps(PTR ? a[i][k] : a[0][i * lda + k]);
+        for (int v = 0; v < NV; v++)
+          acc[i][v] = _mm512_fmadd_ps(x, bv[v], acc[i][v]);
+      }
     }
+    if (PTR)
+      for (int i = 0; i < R; i++)
+        a[i] += t->seg_stride;
+    else
+      a[0] += t->seg_stride;
   }
   if (t->e) {
     const csm_epilogue *e = t->e;
@@ -146,23 +175,22 @@ INLINE AVX512 void k512(const int R, const int NV, const tile *t) {
       _mm512_mask_storeu_ps(t->c + i * t->ldc + 16 * v, m[v], acc[i][v]);
 }
 
+#define K512_ROWS(NV, PTR)                                                                         \
+  switch (rows) {                                                                                  \
+  case 12: k512(12, NV, PTR, t); return;                                                           \
+  case 8: k512(8, NV, PTR, t); return;                                                             \
+  case 4: k512(4, NV, PTR, t); return;                                                             \
+  case 2: k512(2, NV, PTR, t); return;                                                             \
+  default: k512(1, NV, PTR, t); return;                                                            \
+  }
+
 static AVX512 void tile_avx512(int rows, const tile *t) {
   if (t->nr == 32) {
-    switch (rows) {
-    case 12: k512(12, 2, t); return;
-    case 8: k512(8, 2, t); return;
-    case 4: k512(4, 2, t); return;
-    case 2: k512(2, 2, t); return;
-    default: k512(1, 2, t); return;
-    }
+    if (t->ap) K512_ROWS(2, 1)
+    K512_ROWS(2, 0)
   }
-  switch (rows) {
-  case 12: k512(12, 1, t); return;
-  case 8: k512(8, 1, t); return;
-  case 4: k512(4, 1, t); return;
-  case 2: k512(2, 1, t); return;
-  default: k512(1, 1, t); return;
-  }
+  if (t->ap) K512_ROWS(1, 1)
+  K512_ROWS(1, 0)
 }
 
 /* Lane masks for AVX2 masked loads and stores: ymm_mask(n) enables n lanes. */
@@ -177,22 +205,29 @@ INLINE AVX2 __m256i ymm_mask(int n) {
 INLINE AVX2 void k256(const int R, const tile *t, int half) {
   __m256 acc[6][2];
   __m256i m[2];
+  const float *a[6];
   const int w = t->w - 16 * half;
-  const float *a = t->a, *b = t->b + 16 * half;
-  const int64_t lda = t->lda, nr = t->nr, col = t->col + 16 * half;
+  const float *b = t->b + 16 * half;
+  const int64_t nr = t->nr, col = t->col + 16 * half, kc = t->kc;
   float *c = t->c + 16 * half;
   m[0] = ymm_mask(w);
   m[1] = ymm_mask(w - 8);
-  for (int i = 0; i < R; i++)
+  for (int i = 0; i < R; i++) {
+    a[i] = tile_row(t, i);
     for (int v = 0; v < 2; v++)
       acc[i][v] = t->load ? _mm256_maskload_ps(c + i * t->ldc + 8 * v, m[v]) : _mm256_setzero_ps();
-  for (int64_t k = 0; k < t->kc; k++) {
-    __m256 b0 = _mm256_loadu_ps(b + k * nr), b1 = _mm256_loadu_ps(b + k * nr + 8);
-    for (int i = 0; i < R; i++) {
-      __m256 x = _mm256_broadcast_ss(a + i * lda + k);
-      acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+  }
+  for (int64_t g = 0; g < t->nseg; g++, b += kc * nr) {
+    for (int64_t k = 0; k < kc; k++) {
+      __m256 b0 = _mm256_loadu_ps(b + k * nr), b1 = _mm256_loadu_ps(b + k * nr + 8);
+      for (int i = 0; i < R; i++) {
+        __m256 x = _mm256_broadcast_ss(a[i] + k);
+        acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+      }
     }
+    for (int i = 0; i < R; i++)
+      a[i] += t->seg_stride;
   }
   if (t->e) {
     const csm_epilogue *e = t->e;
@@ -298,8 +333,62 @@ static void run_tile(isa s, int rows, const tile *t) {
   }
 }
 
-void csm_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
-              float *c, int64_t ldc, const csm_epilogue *e) {
+/* The K blocks of A: runs of whole segments of at most KC floats, or, when a
+ * segment is longer than KC, equal chunks of one segment. */
+typedef struct kblocks {
+  int64_t per_block; /* whole segments per block; 0: chunks */
+  int64_t chunk;     /* floats per chunk */
+} kblocks;
+
+static kblocks kblocks_of(const csm_gemm_rows *a) {
+  kblocks kb = {0, 0};
+  if (a->seg_len <= KC) {
+    kb.per_block = KC / a->seg_len;
+    return kb;
+  }
+  const int64_t pieces = (a->seg_len + KC - 1) / KC;
+  kb.chunk = (a->seg_len + pieces - 1) / pieces;
+  return kb;
+}
+
+/* Block `index`: its first segment, offset in it, segments and floats per
+ * segment; returns 0 past the last block. */
+static int kblock_get(const csm_gemm_rows *a, kblocks kb, int64_t index, int64_t *seg, int64_t *off,
+                      int64_t *nseg, int64_t *kc) {
+  if (kb.per_block) {
+    *seg = index * kb.per_block;
+    if (*seg >= a->nseg) return 0;
+    *off = 0;
+    *nseg = a->nseg - *seg < kb.per_block ? a->nseg - *seg : kb.per_block;
+    *kc = a->seg_len;
+    return 1;
+  }
+  const int64_t per_seg = (a->seg_len + kb.chunk - 1) / kb.chunk;
+  *seg = index / per_seg;
+  if (*seg >= a->nseg) return 0;
+  *off = index % per_seg * kb.chunk;
+  *nseg = 1;
+  *kc = a->seg_len - *off < kb.chunk ? a->seg_len - *off : kb.chunk;
+  return 1;
+}
+
+/* The rows' pointers of one tile at one K block; returns the stride when the
+ * rows are evenly spaced (the stride kernels are a little faster), else 0
+ * with the pointers in ap. */
+static int tile_rows(const csm_gemm_rows *a, int64_t r, int rows, int64_t shift, const float **ap,
+                     int64_t *lda) {
+  for (int i = 0; i < rows; i++)
+    ap[i] = a->row(a->ctx, r + i) + shift;
+  const ptrdiff_t step = rows > 1 ? ap[1] - ap[0] : 0;
+  for (int i = 2; i < rows; i++)
+    if (ap[i] - ap[i - 1] != step) return 0;
+  *lda = (int64_t)step;
+  return 1;
+}
+
+void csm_gemm_rows_run(int64_t m, int64_t n, const csm_gemm_rows *a, const float *packed, float *c,
+                       int64_t ldc, const csm_epilogue *e) {
+  const int64_t k = a->nseg * a->seg_len;
   if (m <= 0 || n <= 0) return;
   if (e && !e->bias && e->act == CSM_ACT_NONE) e = NULL;
   if (k <= 0) { /* an empty sum: the epilogue of 0 */
@@ -310,6 +399,7 @@ void csm_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, cons
     return;
   }
   const isa s = pick_isa();
+  const kblocks kb = kblocks_of(a);
   const int64_t nr = panel_width(n), np = (n + nr - 1) / nr;
   const int64_t mc = 8 * kernel_rows(s, INT64_MAX);
   const int64_t mt = (m + mc - 1) / mc;
@@ -332,17 +422,27 @@ void csm_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, cons
   for (int64_t task = 0; task < tasks; task++) {
     const int64_t r0 = task / nt * mc, r1 = r0 + mc < m ? r0 + mc : m;
     const int64_t p0 = task % nt * ppc, p1 = p0 + ppc < np ? p0 + ppc : np;
-    for (int64_t k0 = 0; k0 < k; k0 += KC) {
+    int64_t seg, off, nseg, kc;
+    for (int64_t blk = 0; kblock_get(a, kb, blk, &seg, &off, &nseg, &kc); blk++) {
+      const int64_t k0 = seg * a->seg_len + off;
+      const float *ap[12];
       tile t;
-      t.kc = k - k0 < KC ? k - k0 : KC;
-      t.lda = lda;
+      t.kc = kc;
+      t.nseg = nseg;
+      t.seg_stride = a->seg_stride;
       t.nr = nr;
       t.ldc = ldc;
       t.load = k0 > 0;
-      t.e = k0 + t.kc == k ? e : NULL;
+      t.e = k0 + nseg * kc == k ? e : NULL;
       for (int64_t i = r0; i < r1;) {
         const int rows = kernel_rows(s, r1 - i);
-        t.a = a + i * lda + k0;
+        if (tile_rows(a, i, rows, seg * a->seg_stride + off, ap, &t.lda)) {
+          t.ap = NULL;
+          t.a = ap[0];
+        } else {
+          t.ap = ap;
+          t.a = NULL;
+        }
         for (int64_t p = p0; p < p1; p++) {
           t.col = p * nr;
           t.w = (int)(n - t.col < nr ? n - t.col : nr);
@@ -354,4 +454,21 @@ void csm_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, cons
       }
     }
   }
+}
+
+typedef struct matrix_rows {
+  const float *a;
+  int64_t lda;
+} matrix_rows;
+
+static const float *matrix_row(const void *ctx, int64_t r) {
+  const matrix_rows *mr = ctx;
+  return mr->a + r * mr->lda;
+}
+
+void csm_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+              float *c, int64_t ldc, const csm_epilogue *e) {
+  const matrix_rows mr = {a, lda};
+  const csm_gemm_rows rows = {matrix_row, &mr, 1, k > 0 ? k : 0, 0};
+  csm_gemm_rows_run(m, n, &rows, packed, c, ldc, e);
 }

@@ -23,6 +23,14 @@
 /* Floats that csm_gemm_pack_b writes for a [k, n] right-hand side. */
 size_t csm_gemm_packed_floats(int64_t k, int64_t n);
 
+/* Where csm_gemm_pack_b puts element (kk, j) of a [k, n] right-hand side, so
+ * that a caller can write a packed B directly (zero the packed floats first:
+ * the padding past n must be 0). */
+static inline size_t csm_gemm_packed_at(int64_t k, int64_t n, int64_t kk, int64_t j) {
+  const int64_t nr = n <= 16 ? 16 : 32;
+  return (size_t)(j / nr * k * nr + kk * nr + j % nr);
+}
+
 /* Packs the right-hand side B into column panels: b is [k, n] with row stride
  * ldb, or [n, k] with row stride ldb when trans is set. */
 void csm_gemm_pack_b(const float *b, int64_t ldb, int trans, int64_t k, int64_t n, float *packed);
@@ -32,6 +40,23 @@ void csm_gemm_pack_b(const float *b, int64_t ldb, int trans, int64_t k, int64_t 
  * it outside parallel regions. */
 void csm_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
               float *c, int64_t ldc, const csm_epilogue *e);
+
+/* A left-hand side read in place, without being copied into a matrix: row
+ * r of A is nseg segments of seg_len floats, segment s starting at
+ * row(ctx, r) + s * seg_stride; K = nseg * seg_len. A convolution's patch
+ * matrix is such an A: one segment per filter row, each a contiguous run of
+ * the (padded) input, so im2col is not needed (conv2d.c). A plain matrix is
+ * one segment per row. */
+typedef struct csm_gemm_rows {
+  const float *(*row)(const void *ctx, int64_t r);
+  const void *ctx;
+  int64_t nseg, seg_len, seg_stride;
+} csm_gemm_rows;
+
+/* csm_gemm with A given by rows: the same arithmetic, so the same bits as
+ * csm_gemm on the matrix those rows describe. */
+void csm_gemm_rows_run(int64_t m, int64_t n, const csm_gemm_rows *a, const float *packed, float *c,
+                       int64_t ldc, const csm_epilogue *e);
 
 /* The instruction set the kernels use: "avx512", "avx2" or "scalar". */
 const char *csm_gemm_isa(void);
