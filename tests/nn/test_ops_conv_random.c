@@ -231,6 +231,18 @@ static void test_conv_random(void **state) {
       {1, 1, 1, 3, 3, 3, 5, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_NONE}, /* all padding but one tap */
       /* patches in more than one im2col block (K = 5400: about 194 rows each) */
       {1, 14, 14, 600, 3, 3, 8, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_RELU},
+      /* Winograd F(2x2,3x3): odd and even sizes, every padding, channel tails */
+      {3, 9, 11, 17, 3, 3, 33, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_PRELU},
+      {2, 8, 8, 16, 3, 3, 16, 1, 1, 1, 1, VALID, {0}, 0, CSM_ACT_NONE},
+      {1, 7, 7, 96, 3, 3, 70, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_RELU6},
+      {2, 5, 6, 20, 3, 3, 24, 1, 1, 1, 1, EXPLICIT, {2, 0, 1, 3}, 1, CSM_ACT_LEAKY_RELU},
+      {1, 1, 2, 32, 3, 3, 32, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_NONE},    /* one partial tile */
+      {1, 12, 12, 300, 3, 3, 40, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_RELU}, /* K in blocks */
+      /* implicit GEMM: strided, wide, short filter rows, band cut into rows */
+      {2, 13, 12, 8, 3, 3, 20, 2, 2, 1, 1, SAME, {0}, 1, CSM_ACT_RELU},
+      {2, 23, 21, 3, 7, 7, 16, 2, 2, 1, 1, EXPLICIT, {3, 3, 3, 3}, 1, CSM_ACT_RELU},
+      {1, 130, 130, 64, 3, 3, 16, 2, 2, 1, 1, SAME, {0}, 1, CSM_ACT_NONE},
+      {3, 6, 9, 40, 5, 5, 12, 1, 1, 1, 1, EXPLICIT, {1, 3, 2, 0}, 1, CSM_ACT_NONE},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     check_conv_case(&cases[i], 0, (uint32_t)(100 + 10 * i));
@@ -388,6 +400,8 @@ static void test_batch_bit_equality(void **state) {
       {3, 14, 14, 600, 3, 3, 20, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_NONE}, /* blocks */
       {9, 4, 4, 40, 3, 3, 17, 2, 2, 1, 1, SAME, {0}, 0, CSM_ACT_RELU6},   /* tiny images */
       {4, 31, 31, 3, 3, 3, 32, 2, 2, 1, 1, VALID, {0}, 1, CSM_ACT_LEAKY_RELU},
+      {3, 40, 40, 64, 3, 3, 64, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_RELU},   /* Winograd blocks */
+      {3, 100, 100, 64, 3, 3, 16, 2, 2, 1, 1, SAME, {0}, 1, CSM_ACT_NONE}, /* a band per image */
   };
   for (size_t i = 0; i < sizeof conv / sizeof conv[0]; i++)
     check_batch_bits(&conv[i], 0);
@@ -404,6 +418,120 @@ static void test_batch_bit_equality(void **state) {
   };
   for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++)
     check_batch_bits(&mm[i], 2);
+}
+
+/* ---- convolution paths --------------------------------------------------- */
+
+/* Runs the op with its filter prepared once (as a model's plan does) into
+ * *out. */
+static void run_prepared(const csm_node *nd, const csm_tensor *in, csm_tensor *out) {
+  const csm_op_def *def = csm_op_def_get(nd->op);
+  csm_tensor shape_only;
+  memset(&shape_only, 0, sizeof shape_only);
+  CSM_ASSERT_OK(def->infer(nd, in, &shape_only));
+  CSM_ASSERT_OK(csm_tensor_alloc(out, CSM_F32, &shape_only.shape));
+  const size_t prep = def->prepared_size(nd, in), bytes = def->scratch(nd, in, out);
+  assert_true(prep > 0);
+  void *prepared = malloc(prep), *scratch = malloc(bytes ? bytes : 1);
+  assert_non_null(prepared);
+  assert_non_null(scratch);
+  def->prepare(nd, in, prepared);
+  CSM_ASSERT_OK(def->forward_prepared(nd, in, out, scratch, prepared));
+  free(prepared);
+  free(scratch);
+}
+
+/* Conv2D without Winograd reads its patches in place (implicit GEMM, padded
+ * bands) or gathers them (im2col). Either way it must give the bits of the
+ * GEMM on the patch matrix built here, and the prepared filter the bits of
+ * the unprepared one. */
+static void check_patch_gemm_bits(const conv_case *k, uint32_t seed) {
+  csm_node nd;
+  csm_tensor in[4], out, prepared;
+  float *x, *f, *bias, *alpha;
+  make_conv(k, 0, &nd, in, &x, &f, &bias, &alpha, seed);
+  CSM_ASSERT_OK(csm_test_run_op(&nd, in, &out));
+  run_prepared(&nd, in, &prepared);
+  int64_t pt, pl;
+  const int64_t oh = naive_out(k->h, k->kh, k->sh, k->dh, k->pad, k->pads[0], k->pads[1], &pt);
+  const int64_t ow = naive_out(k->w, k->kw, k->sw, k->dw, k->pad, k->pads[2], k->pads[3], &pl);
+  const int64_t kk = k->kh * k->kw * k->c, rows = k->n * oh * ow;
+  float *col = calloc((size_t)(rows * kk), sizeof(float));
+  float *packed = malloc(csm_gemm_packed_floats(kk, k->co) * sizeof(float));
+  float *want = malloc((size_t)(rows * k->co) * sizeof(float));
+  assert_true(col && packed && want);
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t b = r / (oh * ow), y0 = r / ow % oh, x0 = r % ow;
+    for (int64_t i = 0; i < k->kh; i++)
+      for (int64_t j = 0; j < k->kw; j++) {
+        const int64_t ih = y0 * k->sh - pt + i * k->dh, iw = x0 * k->sw - pl + j * k->dw;
+        if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w) continue;
+        memcpy(col + r * kk + (i * k->kw + j) * k->c, x + ((b * k->h + ih) * k->w + iw) * k->c,
+               (size_t)k->c * sizeof(float));
+      }
+  }
+  csm_epilogue e;
+  csm_epilogue_from_node(&nd, in, &e);
+  csm_gemm_pack_b(f, k->co, 0, kk, k->co, packed);
+  csm_gemm(rows, k->co, kk, col, kk, packed, want, k->co, &e);
+  const size_t bytes = (size_t)(rows * k->co) * sizeof(float);
+  if (memcmp(out.data, want, bytes))
+    fail_msg("conv h%lld w%lld c%lld k%lldx%lld s%d: not the bits of GEMM on patches",
+             (long long)k->h, (long long)k->w, (long long)k->c, (long long)k->kh, (long long)k->kw,
+             k->sh);
+  if (memcmp(prepared.data, want, bytes)) fail_msg("prepared filter: different bits");
+  csm_tensor_free(&out);
+  csm_tensor_free(&prepared);
+  free(col);
+  free(packed);
+  free(want);
+  free(x);
+  free(f);
+  free(bias);
+  free(alpha);
+}
+
+static void test_conv_patch_paths(void **state) {
+  (void)state;
+  static const conv_case cases[] = {
+      {2, 13, 12, 8, 3, 3, 20, 2, 2, 1, 1, SAME, {0}, 1, CSM_ACT_RELU}, /* implicit */
+      {2, 23, 21, 3, 7, 7, 16, 2, 2, 1, 1, EXPLICIT, {3, 3, 3, 3}, 1, CSM_ACT_RELU},
+      {3, 9, 7, 12, 3, 3, 33, 1, 1, 1, 1, VALID, {0}, 1, CSM_ACT_PRELU}, /* C < 16 */
+      {2, 11, 11, 24, 1, 1, 40, 2, 2, 1, 1, SAME, {0}, 1, CSM_ACT_NONE}, /* 1x1 stride 2 */
+      {3, 6, 9, 40, 5, 5, 12, 1, 1, 1, 1, EXPLICIT, {1, 3, 2, 0}, 1, CSM_ACT_NONE},
+      {1, 130, 130, 64, 3, 3, 16, 2, 2, 1, 1, SAME, {0}, 0, CSM_ACT_NONE}, /* row bands */
+      {3, 100, 100, 64, 3, 3, 16, 2, 2, 1, 1, SAME, {0}, 1, CSM_ACT_NONE}, /* image bands */
+      {2, 10, 9, 4, 3, 3, 8, 1, 1, 2, 2, SAME, {0}, 1, CSM_ACT_RELU},      /* im2col: dilated */
+      {2, 8, 8, 2, 3, 3, 8, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_NONE},       /* im2col: short rows */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    check_patch_gemm_bits(&cases[i], (uint32_t)(900 + 10 * i));
+}
+
+/* Winograd: the prepared (plan-time) filter transform gives the bits of the
+ * per-call one. */
+static void test_winograd_prepared_bits(void **state) {
+  (void)state;
+  static const conv_case cases[] = {
+      {3, 9, 11, 17, 3, 3, 33, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_PRELU},
+      {2, 14, 14, 64, 3, 3, 48, 1, 1, 1, 1, VALID, {0}, 0, CSM_ACT_RELU},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    csm_node nd;
+    csm_tensor in[4], out, prepared;
+    float *x, *f, *bias, *alpha;
+    make_conv(&cases[i], 0, &nd, in, &x, &f, &bias, &alpha, (uint32_t)(70 + i));
+    CSM_ASSERT_OK(csm_test_run_op(&nd, in, &out));
+    run_prepared(&nd, in, &prepared);
+    if (memcmp(out.data, prepared.data, csm_tensor_numel(&out) * sizeof(float)))
+      fail_msg("case %zu: prepared and unprepared Winograd filters give different bits", i);
+    csm_tensor_free(&out);
+    csm_tensor_free(&prepared);
+    free(x);
+    free(f);
+    free(bias);
+    free(alpha);
+  }
 }
 
 /* Every instruction set's GEMM kernels compute the same fused multiply-add
@@ -454,7 +582,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_checker_detects_errors), cmocka_unit_test(test_conv_random),
       cmocka_unit_test(test_depthwise_random),       cmocka_unit_test(test_matmul_random),
-      cmocka_unit_test(test_batch_bit_equality),     cmocka_unit_test(test_gemm_isas_agree),
+      cmocka_unit_test(test_batch_bit_equality),     cmocka_unit_test(test_conv_patch_paths),
+      cmocka_unit_test(test_winograd_prepared_bits), cmocka_unit_test(test_gemm_isas_agree),
   };
   csm_set_threads(2);
   return cmocka_run_group_tests(tests, NULL, NULL);
