@@ -51,6 +51,16 @@ static const layer layers[] = {
      CSM_ACT_RELU},
     {"3x3 14x14x256->256 b4", CSM_OP_CONV2D, 4, 14, 14, 256, 3, 3, 256, 1, CSM_PAD_SAME,
      CSM_ACT_RELU},
+    {"resnet18 7x7/2 224x224x3->64 b8", CSM_OP_CONV2D, 8, 224, 224, 3, 7, 7, 64, 2, CSM_PAD_SAME,
+     CSM_ACT_RELU},
+    {"resnet18 3x3 56x56x64->64 b8", CSM_OP_CONV2D, 8, 56, 56, 64, 3, 3, 64, 1, CSM_PAD_SAME,
+     CSM_ACT_RELU},
+    {"resnet18 3x3 7x7x512->512 b8", CSM_OP_CONV2D, 8, 7, 7, 512, 3, 3, 512, 1, CSM_PAD_SAME,
+     CSM_ACT_RELU},
+    {"vgg16 3x3 224x224x64->64 b2", CSM_OP_CONV2D, 2, 224, 224, 64, 3, 3, 64, 1, CSM_PAD_SAME,
+     CSM_ACT_RELU},
+    {"vgg16 3x3 28x28x512->512 b8", CSM_OP_CONV2D, 8, 28, 28, 512, 3, 3, 512, 1, CSM_PAD_SAME,
+     CSM_ACT_RELU},
     {"gear 3x3 97x97x64->96 b1", CSM_OP_CONV2D, 1, 97, 97, 64, 3, 3, 96, 1, CSM_PAD_VALID,
      CSM_ACT_RELU},
     {"faceres 1x1 56x56x128->128 b1", CSM_OP_CONV2D, 1, 56, 56, 128, 1, 1, 128, 1, CSM_PAD_SAME,
@@ -139,11 +149,16 @@ static double best_op(const layer *l, double *flops) {
   } else {
     size_t bytes = def->scratch ? def->scratch(&nd, in, &out) : 0;
     void *scratch = bytes ? malloc(bytes) : NULL;
+    /* A model's filters are constants: prepared (packed, transformed) once. */
+    size_t prep_bytes = def->prepared_size ? def->prepared_size(&nd, in) : 0;
+    void *prepared = prep_bytes ? malloc(prep_bytes) : NULL;
+    if (prepared) def->prepare(&nd, in, prepared);
     *flops = def->flops(&nd, in, &out);
     best = 1e30;
     for (int r = 0; r < repeats + 1; r++) { /* the first run warms up */
       double t = csm_now();
-      if (def->forward(&nd, in, &out, scratch)) {
+      if (prepared ? def->forward_prepared(&nd, in, &out, scratch, prepared)
+                   : def->forward(&nd, in, &out, scratch)) {
         fprintf(stderr, "bench_conv: %s: %s\n", l->name, csm_last_error());
         best = -1;
         break;
@@ -152,6 +167,7 @@ static double best_op(const layer *l, double *flops) {
       if (r > 0 && t < best) best = t;
     }
     free(scratch);
+    free(prepared);
   }
   csm_tensor_free(&out);
   for (int i = 0; i < 3; i++)
