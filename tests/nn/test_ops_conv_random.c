@@ -545,6 +545,8 @@ static void test_gemm_isas_agree(void **state) {
       {1, 9, 9, 40, 3, 3, 70, 2, 1, 1, 1, VALID, {0}, 1, CSM_ACT_LEAKY_RELU}, /* K=360 */
       {2, 6, 7, 24, 3, 3, 16, 1, 1, 2, 2, SAME, {0}, 1, CSM_ACT_RELU6},
       {1, 5, 5, 8, 1, 1, 130, 1, 1, 1, 1, VALID, {0}, 0, CSM_ACT_NONE},
+      {2, 11, 10, 24, 3, 3, 20, 2, 2, 1, 1, SAME, {0}, 1, CSM_ACT_RELU}, /* padded band */
+      {2, 9, 9, 32, 3, 3, 40, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_NONE},   /* Winograd */
   };
   int ran = 0;
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

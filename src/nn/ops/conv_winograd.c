@@ -84,13 +84,10 @@ typedef float vf16 __attribute__((vector_size(64)));
 enum { LANES = 16 };
 
 /* Unaligned loads and stores through memcpy: no alignment or aliasing
- * assumptions, one vector move each once compiled. */
-static inline vf16 vload(const float *p) {
-  vf16 v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-static inline void vstore(float *p, vf16 v) { memcpy(p, &v, sizeof v); }
+ * assumptions, one vector move each once compiled. Macros, not functions:
+ * passing a 64-byte vector by value would depend on the target's ABI. */
+#define VLOAD(v, p) memcpy(&(v), (p), sizeof(vf16))
+#define VSTORE(p, v) memcpy((p), &(v), sizeof(vf16))
 
 /* B^T d B for one channel vector (or one scalar channel: T = float). */
 #define INPUT_TRANSFORM(T, d, v)                                                                   \
@@ -141,10 +138,10 @@ static void input_tile(const csm_conv_geom *g, const tiling *tl, const float *x,
   for (; k + LANES <= c; k += LANES) {
     vf16 d[4][4], o[4][4];
     for (int i = 0; i < 16; i++)
-      d[i / 4][i % 4] = vload(p[i] + k);
+      VLOAD(d[i / 4][i % 4], p[i] + k);
     INPUT_TRANSFORM(vf16, d, o);
     for (int i = 0; i < 16; i++)
-      vstore(v + i * vstride + k, o[i / 4][i % 4]);
+      VSTORE(v + i * vstride + k, o[i / 4][i % 4]);
   }
   for (; k < c; k++) {
     float d[4][4], o[4][4];
@@ -173,11 +170,11 @@ static void output_tile(const csm_conv_geom *g, const tiling *tl, const float *m
   for (; k + LANES <= co; k += LANES) {
     vf16 mm[4][4], o[2][2];
     for (int i = 0; i < 16; i++)
-      mm[i / 4][i % 4] = vload(m + i * mstride + k);
+      VLOAD(mm[i / 4][i % 4], m + i * mstride + k);
     OUTPUT_TRANSFORM(vf16, mm, o);
     for (int i = 0; i < 2; i++)
       for (int j = 0; j < 2; j++)
-        vstore(py[i][j] + k, o[i][j]);
+        VSTORE(py[i][j] + k, o[i][j]);
   }
   for (; k < co; k++) {
     float mm[4][4], o[2][2];
