@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nn/ops/conv_reference.h"
+#include "nn/ops/conv_winograd.h"
 #include "nn/ops/gemm.h"
 #include "nn/ops/op.h"
 
@@ -232,11 +233,11 @@ static void test_conv_random(void **state) {
       /* patches in more than one im2col block (K = 5400: about 194 rows each) */
       {1, 14, 14, 600, 3, 3, 8, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_RELU},
       /* Winograd F(2x2,3x3): odd and even sizes, every padding, channel tails */
-      {3, 9, 11, 17, 3, 3, 33, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_PRELU},
-      {2, 8, 8, 16, 3, 3, 16, 1, 1, 1, 1, VALID, {0}, 0, CSM_ACT_NONE},
+      {3, 9, 11, 57, 3, 3, 67, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_PRELU},
+      {2, 8, 8, 64, 3, 3, 64, 1, 1, 1, 1, VALID, {0}, 0, CSM_ACT_NONE},
       {1, 7, 7, 96, 3, 3, 70, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_RELU6},
-      {2, 5, 6, 20, 3, 3, 24, 1, 1, 1, 1, EXPLICIT, {2, 0, 1, 3}, 1, CSM_ACT_LEAKY_RELU},
-      {1, 1, 2, 32, 3, 3, 32, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_NONE},    /* one partial tile */
+      {2, 5, 6, 60, 3, 3, 72, 1, 1, 1, 1, EXPLICIT, {2, 0, 1, 3}, 1, CSM_ACT_LEAKY_RELU},
+      {1, 1, 2, 64, 3, 3, 64, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_NONE},    /* one partial tile */
       {1, 12, 12, 300, 3, 3, 40, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_RELU}, /* K in blocks */
       /* implicit GEMM: strided, wide, short filter rows, band cut into rows */
       {2, 13, 12, 8, 3, 3, 20, 2, 2, 1, 1, SAME, {0}, 1, CSM_ACT_RELU},
@@ -450,6 +451,9 @@ static void check_patch_gemm_bits(const conv_case *k, uint32_t seed) {
   csm_tensor in[4], out, prepared;
   float *x, *f, *bias, *alpha;
   make_conv(k, 0, &nd, in, &x, &f, &bias, &alpha, seed);
+  csm_conv_geom g;
+  CSM_ASSERT_OK(csm_conv_geom_get(&nd, in, &g));
+  if (csm_winograd_applies(&g)) fail_msg("this case runs as Winograd, not on patches");
   CSM_ASSERT_OK(csm_test_run_op(&nd, in, &out));
   run_prepared(&nd, in, &prepared);
   int64_t pt, pl;
@@ -513,14 +517,18 @@ static void test_conv_patch_paths(void **state) {
 static void test_winograd_prepared_bits(void **state) {
   (void)state;
   static const conv_case cases[] = {
-      {3, 9, 11, 17, 3, 3, 33, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_PRELU},
-      {2, 14, 14, 64, 3, 3, 48, 1, 1, 1, 1, VALID, {0}, 0, CSM_ACT_RELU},
+      {3, 9, 11, 57, 3, 3, 67, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_PRELU},
+      {2, 14, 14, 64, 3, 3, 80, 1, 1, 1, 1, VALID, {0}, 0, CSM_ACT_RELU},
+      {1, 12, 12, 300, 3, 3, 40, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_RELU},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     csm_node nd;
     csm_tensor in[4], out, prepared;
     float *x, *f, *bias, *alpha;
     make_conv(&cases[i], 0, &nd, in, &x, &f, &bias, &alpha, (uint32_t)(70 + i));
+    csm_conv_geom g;
+    CSM_ASSERT_OK(csm_conv_geom_get(&nd, in, &g));
+    if (!csm_winograd_applies(&g)) fail_msg("case %zu does not run as Winograd", i);
     CSM_ASSERT_OK(csm_test_run_op(&nd, in, &out));
     run_prepared(&nd, in, &prepared);
     if (memcmp(out.data, prepared.data, csm_tensor_numel(&out) * sizeof(float)))
@@ -546,7 +554,7 @@ static void test_gemm_isas_agree(void **state) {
       {2, 6, 7, 24, 3, 3, 16, 1, 1, 2, 2, SAME, {0}, 1, CSM_ACT_RELU6},
       {1, 5, 5, 8, 1, 1, 130, 1, 1, 1, 1, VALID, {0}, 0, CSM_ACT_NONE},
       {2, 11, 10, 24, 3, 3, 20, 2, 2, 1, 1, SAME, {0}, 1, CSM_ACT_RELU}, /* padded band */
-      {2, 9, 9, 32, 3, 3, 40, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_NONE},   /* Winograd */
+      {2, 9, 9, 64, 3, 3, 64, 1, 1, 1, 1, SAME, {0}, 1, CSM_ACT_NONE},   /* Winograd */
   };
   int ran = 0;
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

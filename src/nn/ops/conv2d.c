@@ -15,7 +15,7 @@
  * computes each row independently of the others (gemm.h), so the path, the
  * banding, the batch size and the thread count never change a result.
  *
- * 3x3, stride-1 convolutions with at least 16 input and output channels take
+ * 3x3, stride-1 convolutions with enough channels (csm_winograd_applies) take
  * neither path: they run as Winograd F(2x2, 3x3) (conv_winograd.h), 2.25x
  * fewer multiplies, with rounding that differs from direct summation but
  * that is as independent of the batch and the threads. */
