@@ -94,6 +94,9 @@ enum { LANES = 16 };
  * assumptions, one vector move each once compiled. Macros, not functions:
  * passing a 64-byte vector by value would depend on the target's ABI. */
 #define VLOAD(v, p) memcpy(&(v), (p), sizeof(vf16))
+/* Lane-wise mask ? a : b, mask from a vector comparison (-1 or 0 per lane). */
+typedef int32_t vi16 __attribute__((vector_size(64)));
+#define VSELECT(mask, a, b) ((vf16)(((vi16)(a) & (mask)) | ((vi16)(b) & ~(mask))))
 #define VSTORE(p, v) memcpy((p), &(v), sizeof(vf16))
 
 /* B^T d B for one channel vector (or one scalar channel: T = float). */
@@ -173,15 +176,33 @@ static void output_tile(const csm_conv_geom *g, const tiling *tl, const float *m
       py[i][j] = oh0 + i < g->oh && ow0 + j < g->ow
                      ? y + ((b * g->oh + oh0 + i) * g->ow + ow0 + j) * co
                      : sink;
+  const csm_activation act = e ? e->act : CSM_ACT_NONE;
+  const vf16 zero = {0}, six = zero + 6.0f, alpha = zero + (e ? e->alpha : 0.0f);
   int64_t k = 0;
   for (; k + LANES <= co; k += LANES) {
-    vf16 mm[4][4], o[2][2];
+    vf16 mm[4][4], o[2][2], bias = zero, slope = alpha;
     for (int i = 0; i < 16; i++)
       VLOAD(mm[i / 4][i % 4], m + i * mstride + k);
     OUTPUT_TRANSFORM(vf16, mm, o);
+    if (e && e->bias) VLOAD(bias, e->bias + k);
+    if (act == CSM_ACT_PRELU) VLOAD(slope, e->prelu + k);
     for (int i = 0; i < 2; i++)
-      for (int j = 0; j < 2; j++)
-        VSTORE(py[i][j] + k, o[i][j]);
+      for (int j = 0; j < 2; j++) {
+        vf16 v = o[i][j];
+        if (e && e->bias) v += bias;
+        /* the selects of csm_act_apply, lane by lane (a NaN stays NaN) */
+        switch (act) {
+        case CSM_ACT_NONE: break;
+        case CSM_ACT_RELU: v = VSELECT(v < zero, zero, v); break;
+        case CSM_ACT_RELU6:
+          v = VSELECT(v < zero, zero, v);
+          v = VSELECT(v > six, six, v);
+          break;
+        case CSM_ACT_LEAKY_RELU:
+        case CSM_ACT_PRELU: v = VSELECT(v > zero, v, v * slope); break;
+        }
+        VSTORE(py[i][j] + k, v);
+      }
   }
   for (; k < co; k++) {
     float mm[4][4], o[2][2];
@@ -189,13 +210,12 @@ static void output_tile(const csm_conv_geom *g, const tiling *tl, const float *m
       mm[i / 4][i % 4] = m[i * mstride + k];
     OUTPUT_TRANSFORM(float, mm, o);
     for (int i = 0; i < 2; i++)
-      for (int j = 0; j < 2; j++)
-        py[i][j][k] = o[i][j];
+      for (int j = 0; j < 2; j++) {
+        float v = o[i][j];
+        if (e && e->bias) v += e->bias[k];
+        py[i][j][k] = e ? csm_act_apply(v, e, k) : v;
+      }
   }
-  if (e)
-    for (int i = 0; i < 2; i++)
-      for (int j = 0; j < 2; j++)
-        if (py[i][j] != sink) csm_epilogue_rows(py[i][j], 1, co, e);
 }
 
 void csm_winograd_run(const csm_conv_geom *g, const float *x, const float *filter, float *scratch,
