@@ -233,13 +233,21 @@ void csm_winograd_run(const csm_conv_geom *g, const float *x, const float *filte
   memset(zero, 0, (size_t)c * sizeof(float));
   for (int64_t t0 = 0; t0 < tiles; t0 += bt) {
     const int64_t nt = tiles - t0 < bt ? tiles - t0 : bt;
-#pragma omp parallel for schedule(static) if (nt * c > 65536)
-    for (int64_t t = 0; t < nt; t++)
-      input_tile(g, &tl, x, zero, t0 + t, v + t * c, bt * c);
-    for (int xi = 0; xi < XI; xi++)
-      csm_gemm(nt, co, c, v + xi * bt * c, c, filter + xi * pf, m + xi * bt * co, co, NULL);
-#pragma omp parallel for schedule(static) if (nt * co > 65536)
-    for (int64_t t = 0; t < nt; t++)
-      output_tile(g, &tl, m + t * co, bt * co, t0 + t, y, sinks + t * co, e);
+    /* One team per block: threads split the tiles of the transforms and
+     * take whole GEMMs of the 16 (each then runs on its own thread, as ops
+     * do inside the model's batch slices); 16 parallel GEMMs of a few
+     * hundred rows each, with a barrier apiece, scaled badly. */
+#pragma omp parallel if ((double)nt * (double)c * (double)co > 262144.0)
+    {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < nt; t++)
+        input_tile(g, &tl, x, zero, t0 + t, v + t * c, bt * c);
+#pragma omp for schedule(dynamic, 1)
+      for (int xi = 0; xi < XI; xi++)
+        csm_gemm(nt, co, c, v + xi * bt * c, c, filter + xi * pf, m + xi * bt * co, co, NULL);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < nt; t++)
+        output_tile(g, &tl, m + t * co, bt * co, t0 + t, y, sinks + t * co, e);
+    }
   }
 }
