@@ -28,17 +28,14 @@
 
 enum { KC = 256, PANEL_FLOATS = 512 };
 
-/* csm_gemm_packed_at (gemm.h) states the same layout. */
-static int64_t panel_width(int64_t n) { return n <= 16 ? 16 : 32; }
-
 size_t csm_gemm_packed_floats(int64_t k, int64_t n) {
-  int64_t nr = panel_width(n);
+  int64_t nr = csm_gemm_panel_width(n);
   if (k <= 0 || n <= 0) return 0;
   return (size_t)k * (size_t)((n + nr - 1) / nr * nr);
 }
 
 void csm_gemm_pack_b(const float *b, int64_t ldb, int trans, int64_t k, int64_t n, float *packed) {
-  int64_t nr = panel_width(n), np = (n + nr - 1) / nr;
+  int64_t nr = csm_gemm_panel_width(n), np = (n + nr - 1) / nr;
   if (k <= 0 || n <= 0) return;
 #pragma omp parallel for schedule(static) if (k * n > 65536)
   for (int64_t p = 0; p < np; p++) {
@@ -400,7 +397,7 @@ void csm_gemm_rows_run(int64_t m, int64_t n, const csm_gemm_rows *a, const float
   }
   const isa s = pick_isa();
   const kblocks kb = kblocks_of(a);
-  const int64_t nr = panel_width(n), np = (n + nr - 1) / nr;
+  const int64_t nr = csm_gemm_panel_width(n), np = (n + nr - 1) / nr;
   const int64_t mc = 8 * kernel_rows(s, INT64_MAX);
   const int64_t mt = (m + mc - 1) / mc;
   int64_t ppc = PANEL_FLOATS / nr;

@@ -23,11 +23,14 @@
 /* Floats that csm_gemm_pack_b writes for a [k, n] right-hand side. */
 size_t csm_gemm_packed_floats(int64_t k, int64_t n);
 
+/* Columns per packed panel of a right-hand side with n columns. */
+static inline int64_t csm_gemm_panel_width(int64_t n) { return n <= 16 ? 16 : 32; }
+
 /* Where csm_gemm_pack_b puts element (kk, j) of a [k, n] right-hand side, so
  * that a caller can write a packed B directly (zero the packed floats first:
  * the padding past n must be 0). */
 static inline size_t csm_gemm_packed_at(int64_t k, int64_t n, int64_t kk, int64_t j) {
-  const int64_t nr = n <= 16 ? 16 : 32;
+  const int64_t nr = csm_gemm_panel_width(n);
   return (size_t)(j / nr * k * nr + kk * nr + j % nr);
 }
 
