@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "vec.h"
 
 enum {
   XI = 16,                        /* transformed elements per tile (4x4) */
@@ -85,19 +86,7 @@ typedef struct tiling {
   int64_t th, tw, per_image; /* tiles down, across, per image */
 } tiling;
 
-/* 16 floats as one value: the transforms below work on 16 channels at a
- * time (one AVX-512 register; the compiler splits it on narrower machines). */
-typedef float vf16 __attribute__((vector_size(64)));
-enum { LANES = 16 };
-
-/* Unaligned loads and stores through memcpy: no alignment or aliasing
- * assumptions, one vector move each once compiled. Macros, not functions:
- * passing a 64-byte vector by value would depend on the target's ABI. */
-#define VLOAD(v, p) memcpy(&(v), (p), sizeof(vf16))
-/* Lane-wise mask ? a : b, mask from a vector comparison (-1 or 0 per lane). */
-typedef int32_t vi16 __attribute__((vector_size(64)));
-#define VSELECT(mask, a, b) ((vf16)(((vi16)(a) & (mask)) | ((vi16)(b) & ~(mask))))
-#define VSTORE(p, v) memcpy((p), &(v), sizeof(vf16))
+enum { LANES = 16 }; /* floats per v16 (vec.h) */
 
 /* B^T d B for one channel vector (or one scalar channel: T = float). */
 #define INPUT_TRANSFORM(T, d, v)                                                                   \
@@ -146,12 +135,12 @@ static void input_tile(const csm_conv_geom *g, const tiling *tl, const float *x,
     }
   int64_t k = 0;
   for (; k + LANES <= c; k += LANES) {
-    vf16 d[4][4], o[4][4];
+    v16 d[4][4], o[4][4];
     for (int i = 0; i < 16; i++)
-      VLOAD(d[i / 4][i % 4], p[i] + k);
-    INPUT_TRANSFORM(vf16, d, o);
+      d[i / 4][i % 4] = VLOAD(v16, p[i] + k);
+    INPUT_TRANSFORM(v16, d, o);
     for (int i = 0; i < 16; i++)
-      VSTORE(v + i * vstride + k, o[i / 4][i % 4]);
+      VSTORE(v16, v + i * vstride + k, o[i / 4][i % 4]);
   }
   for (; k < c; k++) {
     float d[4][4], o[4][4];
@@ -177,31 +166,31 @@ static void output_tile(const csm_conv_geom *g, const tiling *tl, const float *m
                      ? y + ((b * g->oh + oh0 + i) * g->ow + ow0 + j) * co
                      : sink;
   const csm_activation act = e ? e->act : CSM_ACT_NONE;
-  const vf16 zero = {0}, six = zero + 6.0f, alpha = zero + (e ? e->alpha : 0.0f);
+  const v16 zero = {0}, six = zero + 6.0f, alpha = zero + (e ? e->alpha : 0.0f);
   int64_t k = 0;
   for (; k + LANES <= co; k += LANES) {
-    vf16 mm[4][4], o[2][2], bias = zero, slope = alpha;
+    v16 mm[4][4], o[2][2], bias = zero, slope = alpha;
     for (int i = 0; i < 16; i++)
-      VLOAD(mm[i / 4][i % 4], m + i * mstride + k);
-    OUTPUT_TRANSFORM(vf16, mm, o);
-    if (e && e->bias) VLOAD(bias, e->bias + k);
-    if (act == CSM_ACT_PRELU) VLOAD(slope, e->prelu + k);
+      mm[i / 4][i % 4] = VLOAD(v16, m + i * mstride + k);
+    OUTPUT_TRANSFORM(v16, mm, o);
+    if (e && e->bias) bias = VLOAD(v16, e->bias + k);
+    if (act == CSM_ACT_PRELU) slope = VLOAD(v16, e->prelu + k);
     for (int i = 0; i < 2; i++)
       for (int j = 0; j < 2; j++) {
-        vf16 v = o[i][j];
+        v16 v = o[i][j];
         if (e && e->bias) v += bias;
         /* the selects of csm_act_apply, lane by lane (a NaN stays NaN) */
         switch (act) {
         case CSM_ACT_NONE: break;
-        case CSM_ACT_RELU: v = VSELECT(v < zero, zero, v); break;
+        case CSM_ACT_RELU: v = VSELECT16(v < zero, zero, v); break;
         case CSM_ACT_RELU6:
-          v = VSELECT(v < zero, zero, v);
-          v = VSELECT(v > six, six, v);
+          v = VSELECT16(v < zero, zero, v);
+          v = VSELECT16(v > six, six, v);
           break;
         case CSM_ACT_LEAKY_RELU:
-        case CSM_ACT_PRELU: v = VSELECT(v > zero, v, v * slope); break;
+        case CSM_ACT_PRELU: v = VSELECT16(v > zero, v, v * slope); break;
         }
-        VSTORE(py[i][j] + k, v);
+        VSTORE(v16, py[i][j] + k, v);
       }
   }
   for (; k < co; k++) {

@@ -12,16 +12,9 @@
 
 #include "activation.h"
 #include "conv_reference.h"
+#include "vec.h"
 
-/* Unaligned, aliasing float vectors of 16, 8 and 4 lanes. Loads and stores
- * are macros: a function taking or returning one would change the ABI
- * where the machine's registers are narrower. */
-typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
-typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
-typedef float v4 __attribute__((vector_size(16), aligned(4), may_alias));
 enum { TILE = 4 };
-#define VLOAD(T, p) (*(const T *)(const void *)(p))
-#define VSTORE(T, p, v) (*(T *)(void *)(p) = (v))
 
 /* pixel_<T>: channels [c0, c0 + lanes) of one output pixel, bounds-checked.
  * tile_<T>: the same channels of TILE output pixels from ow, all of whose
