@@ -352,113 +352,102 @@ static csm_status conv_infer(const csm_node *n, const csm_tensor *in, csm_tensor
 
 static size_t round16(size_t floats) { return (floats + 15) / 16 * 16; }
 
-/* A geometry that Winograd takes (conv_winograd.h); 0 when the node's
- * geometry is invalid (forward then reports it). */
-static int conv_winograd(const csm_node *n, const csm_tensor *in, csm_conv_geom *g) {
-  return !csm_conv_geom_get(n, in, g) && csm_winograd_applies(g);
+/* The filter as the convolution uses it, prepared once per plan when it is
+ * constant: Winograd-transformed (conv_winograd.h) or packed for the GEMM. */
+static size_t conv_filter_floats(const csm_conv_geom *g) {
+  if (csm_winograd_applies(g)) return csm_winograd_filter_floats(g->c, g->co);
+  return csm_gemm_packed_floats(g->kh * g->kw * g->c, g->co);
 }
 
+static void conv_filter_prepare(const csm_conv_geom *g, const float *filter, float *out) {
+  const int64_t k = g->kh * g->kw * g->c;
+  if (csm_winograd_applies(g))
+    csm_winograd_filter(filter, g->c, g->co, out);
+  else if (k > 0 && g->co > 0)
+    csm_gemm_pack_b(filter, g->co, 0, k, g->co, out);
+}
+
+/* Working memory past the filter's room: Winograd tiles, a padded band, or
+ * an im2col block. */
+static size_t conv_work_floats(const csm_conv_geom *g) {
+  if (csm_winograd_applies(g)) return csm_winograd_scratch_floats(g);
+  if (conv_implicit(g)) return (size_t)conv_bands_of(g, g->n).capacity;
+  return (size_t)conv_block_rows(g, g->n < 0 ? -1 : g->n * g->oh * g->ow) *
+         (size_t)(g->kh * g->kw * g->c);
+}
+
+/* The scratch holds room for the filter (used when it is not prepared),
+ * then the working memory. */
 static size_t conv_scratch(const csm_node *n, const csm_tensor *in, const csm_tensor *out) {
   csm_conv_geom g;
   (void)out;
   if (csm_conv_geom_get(n, in, &g)) return 0;
-  if (csm_winograd_applies(&g))
-    return (round16(csm_winograd_filter_floats(g.c, g.co)) + csm_winograd_scratch_floats(&g)) *
-           sizeof(float);
-  const int64_t k = g.kh * g.kw * g.c;
-  size_t floats = round16(csm_gemm_packed_floats(k, g.co));
-  if (conv_implicit(&g))
-    floats += (size_t)conv_bands_of(&g, g.n).capacity;
-  else
-    floats += (size_t)conv_block_rows(&g, g.n < 0 ? -1 : g.n * g.oh * g.ow) * (size_t)k;
-  return floats * sizeof(float);
+  return (round16(conv_filter_floats(&g)) + conv_work_floats(&g)) * sizeof(float);
 }
 
-/* The GEMM over patches, with the filter already packed. */
-static csm_status conv_run(const csm_node *n, const csm_tensor *in, csm_tensor *out,
-                           const float *packed, float *col) {
-  csm_conv_geom g;
-  csm_epilogue e;
-  csm_status st = csm_conv_geom_get(n, in, &g);
-  if (st) return st;
-  csm_epilogue_from_node(n, in, &e);
-  const int64_t k = g.kh * g.kw * g.c, rows = g.n * g.oh * g.ow;
-  const float *x = in[0].data;
-  float *y = out->data;
-  if (rows <= 0 || g.co == 0) return CSM_OK;
+/* y = epilogue(conv(x)) with the filter prepared; `work` as conv_work_floats. */
+static void conv_run(const csm_conv_geom *g, const csm_epilogue *e, const float *x,
+                     const float *filter, float *work, float *y) {
+  const int64_t k = g->kh * g->kw * g->c, rows = g->n * g->oh * g->ow;
+  if (rows <= 0 || g->co == 0) return;
+  if (csm_winograd_applies(g)) {
+    csm_winograd_run(g, x, filter, work, y, e);
+    return;
+  }
   if (k == 0) {
-    csm_gemm(rows, g.co, 0, x, 0, packed, y, g.co, &e);
-    return CSM_OK;
+    csm_gemm(rows, g->co, 0, x, 0, filter, y, g->co, e);
+    return;
   }
-  if (conv_implicit(&g)) {
-    conv_implicit_run(&g, x, packed, col, y, &e);
-    return CSM_OK;
+  if (conv_implicit(g)) {
+    conv_implicit_run(g, x, filter, work, y, e);
+    return;
   }
-  const int64_t rb = conv_block_rows(&g, rows);
+  const int64_t rb = conv_block_rows(g, rows);
   for (int64_t r0 = 0; r0 < rows; r0 += rb) {
     const int64_t count = rows - r0 < rb ? rows - r0 : rb;
-    im2col(&g, x, r0, count, col);
-    csm_gemm(count, g.co, k, col, k, packed, y + r0 * g.co, g.co, &e);
+    im2col(g, x, r0, count, work);
+    csm_gemm(count, g->co, k, work, k, filter, y + r0 * g->co, g->co, e);
   }
-  return CSM_OK;
 }
 
-static csm_status conv_winograd_run(const csm_node *n, const csm_tensor *in, csm_tensor *out,
-                                    const float *filter, float *scratch) {
+/* forward and forward_prepared: `prepared` NULL prepares the filter into
+ * the scratch first. */
+static csm_status conv_forward_with(const csm_node *n, const csm_tensor *in, csm_tensor *out,
+                                    void *scratch, const float *prepared) {
   csm_conv_geom g;
   csm_epilogue e;
   csm_status st = csm_conv_geom_get(n, in, &g);
   if (st) return st;
   csm_epilogue_from_node(n, in, &e);
-  if (g.n * g.oh * g.ow > 0) csm_winograd_run(&g, in[0].data, filter, scratch, out->data, &e);
+  float *room = scratch, *work = room + round16(conv_filter_floats(&g));
+  if (!prepared) {
+    conv_filter_prepare(&g, in[1].data, room);
+    prepared = room;
+  }
+  conv_run(&g, &e, in[0].data, prepared, work, out->data);
   return CSM_OK;
 }
 
 static csm_status conv_forward(const csm_node *n, const csm_tensor *in, csm_tensor *out,
                                void *scratch) {
-  csm_conv_geom g;
-  if (conv_winograd(n, in, &g)) {
-    float *filter = scratch;
-    csm_winograd_filter(in[1].data, g.c, g.co, filter);
-    return conv_winograd_run(n, in, out, filter,
-                             filter + round16(csm_winograd_filter_floats(g.c, g.co)));
-  }
-  const int64_t k = in[1].shape.d[0] * in[1].shape.d[1] * in[1].shape.d[2];
-  const int64_t co = in[1].shape.d[3];
-  float *packed = scratch;
-  if (k > 0 && co > 0) csm_gemm_pack_b(in[1].data, co, 0, k, co, packed);
-  return conv_run(n, in, out, packed, packed + round16(csm_gemm_packed_floats(k, co)));
+  return conv_forward_with(n, in, out, scratch, NULL);
 }
 
-/* A constant filter is packed (or Winograd-transformed) once per plan. */
+/* A constant filter is prepared once per plan. */
 static size_t conv_prepared_size(const csm_node *n, const csm_tensor *in) {
   csm_conv_geom g;
-  if (!in[1].data || in[1].shape.rank != 4) return 0;
-  if (conv_winograd(n, in, &g)) return csm_winograd_filter_floats(g.c, g.co) * sizeof(float);
-  const int64_t k = in[1].shape.d[0] * in[1].shape.d[1] * in[1].shape.d[2];
-  return k > 0 && in[1].shape.d[3] > 0 ? csm_gemm_packed_floats(k, in[1].shape.d[3]) * sizeof(float)
-                                       : 0;
+  if (!in[1].data || csm_conv_geom_get(n, in, &g)) return 0;
+  return conv_filter_floats(&g) * sizeof(float);
 }
 
 static void conv_prepare(const csm_node *n, const csm_tensor *in, void *prepared) {
   csm_conv_geom g;
-  if (conv_winograd(n, in, &g)) {
-    csm_winograd_filter(in[1].data, g.c, g.co, prepared);
-    return;
-  }
-  const int64_t k = in[1].shape.d[0] * in[1].shape.d[1] * in[1].shape.d[2];
-  csm_gemm_pack_b(in[1].data, in[1].shape.d[3], 0, k, in[1].shape.d[3], prepared);
+  if (!csm_conv_geom_get(n, in, &g)) conv_filter_prepare(&g, in[1].data, prepared);
 }
 
 static csm_status conv_forward_prepared(const csm_node *n, const csm_tensor *in, csm_tensor *out,
                                         void *scratch, const void *prepared) {
-  csm_conv_geom g;
-  if (conv_winograd(n, in, &g))
-    return conv_winograd_run(n, in, out, prepared,
-                             (float *)scratch + round16(csm_winograd_filter_floats(g.c, g.co)));
-  const int64_t k = in[1].shape.d[0] * in[1].shape.d[1] * in[1].shape.d[2];
-  float *col = (float *)scratch + round16(csm_gemm_packed_floats(k, in[1].shape.d[3]));
-  return conv_run(n, in, out, prepared, col);
+  return conv_forward_with(n, in, out, scratch, prepared);
 }
 
 static double conv_flops(const csm_node *n, const csm_tensor *in, const csm_tensor *out) {
