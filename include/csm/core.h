@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,6 +52,60 @@ int csm_threads(void);
 
 /* Monotonic seconds, for progress and benchmarks. */
 double csm_now(void);
+
+/* ---- Files (src/core/file.c) ------------------------------------------------
+ * Every file the library reads or writes goes through these. Inputs must be
+ * regular files: a folder, FIFO or device is CSM_EIO "<path>: not a regular
+ * file" at once (a FIFO never blocks the open). Outputs are atomic and
+ * durable: a temporary file in the same folder is written, fsync'ed and
+ * renamed over the target, then the folder is fsync'ed; on any failure
+ * (ENOSPC, EFBIG, a missing or read-only folder) the temporary file is
+ * removed, the target is untouched and the status is CSM_EIO naming it.
+ *
+ *   csm_atomic_file *f;
+ *   if ((st = csm_atomic_file_open(path, &f))) return st;
+ *   fprintf(csm_atomic_file_stream(f), "...");
+ *   return csm_atomic_file_commit(f);   // or csm_atomic_file_abort(f)
+ */
+
+/* Reads a whole regular file of at most max bytes into *data (malloc'ed,
+ * with a terminating NUL not counted in *len). Open and read failures are
+ * CSM_EIO, a file larger than max CSM_EINPUT; messages name the file. */
+csm_status csm_read_file(const char *path, size_t max, char **data, size_t *len);
+/* Opens a regular file for reading (binary); *size is its size when size is
+ * not NULL. For loaders that read a file in parts. */
+csm_status csm_file_open_read(const char *path, FILE **fp, uint64_t *size);
+/* CSM_OK when path can be opened as a regular file, else the error that
+ * csm_file_open_read would give; for files that a library opens itself. */
+csm_status csm_check_regular_file(const char *path);
+
+/* Writes len bytes to path atomically and durably (see above). */
+csm_status csm_write_file_atomic(const char *path, const char *data, size_t len);
+
+/* An output file being written: a stdio stream on the temporary file.
+ * Exactly one of commit or abort ends it (both free it). Commit checks every
+ * earlier write of the stream, so writers need not check each fprintf. */
+typedef struct csm_atomic_file csm_atomic_file;
+csm_status csm_atomic_file_open(const char *path, csm_atomic_file **out);
+FILE *csm_atomic_file_stream(csm_atomic_file *f);
+csm_status csm_atomic_file_commit(csm_atomic_file *f);
+void csm_atomic_file_abort(csm_atomic_file *f);
+
+/* ---- Data folders (src/core/data_dirs.c) ------------------------------------
+ * Where the library finds installed models (csm_models_dir: <dir>/<name>.json)
+ * and its data (csm_data_dir: the canonical face in <dir>/canonical/). Each is,
+ * first found first: the folder set with csm_set_data_dirs; else the
+ * environment variable CSM_MODELS_DIR / CSM_DATA_DIR; else the models/ and
+ * data/ folders of the source tree that the library was built from. */
+
+/* The folders in use; the strings stay valid for the life of the process
+ * (safe to call from any thread). */
+const char *csm_models_dir(void);
+const char *csm_data_dir(void);
+/* Overrides both folders; NULL (or "") removes that override, so that the
+ * environment and the built-in default apply again. Call it before starting
+ * threads that load models; strings returned earlier remain valid. */
+csm_status csm_set_data_dirs(const char *models, const char *data);
 
 #ifdef __cplusplus
 }

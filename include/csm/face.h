@@ -127,9 +127,9 @@ typedef struct csm_canon csm_canon;
 
 /* Loads data/canonical/facemesh_canonical.json (docs/faces.md). */
 csm_status csm_canon_load(const char *path, csm_canon **out);
-/* The installed canonical face: $CSM_DATA_DIR/canonical, else
- * data/canonical next to the executable's build folder (as the models
- * folder is found), else ./data/canonical. */
+/* The installed canonical face: canonical/facemesh_canonical.json in
+ * csm_data_dir() (csm/core.h: csm_set_data_dirs, else $CSM_DATA_DIR, else
+ * the source tree's data/). */
 csm_status csm_canon_default(csm_canon **out);
 void csm_canon_free(csm_canon *c);
 

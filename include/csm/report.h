@@ -50,13 +50,8 @@ csm_status csm_image_hstack(const csm_image *imgs, int n, int gap, csm_image *ou
 /* Images one under another, left-aligned, `gap` pixels of white between. */
 csm_status csm_image_vstack(const csm_image *imgs, int n, int gap, csm_image *out);
 
-/* ---- Text files (src/report/text_file.c) ------------------------------------ */
-
-/* Reads a whole file (at most max bytes) into *data (malloc'ed, with a
- * terminating NUL not counted in *len). Errors name the file. */
-csm_status csm_read_file(const char *path, size_t max, char **data, size_t *len);
-/* Writes `len` bytes to path atomically (temporary file, then rename). */
-csm_status csm_write_file_atomic(const char *path, const char *data, size_t len);
+/* Whole files are read and written with csm_read_file and
+ * csm_write_file_atomic (csm/core.h). */
 
 /* ---- HTML report (src/report/html.c) ---------------------------------------- */
 

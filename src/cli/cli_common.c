@@ -38,31 +38,7 @@ int csm_cli_usage_error(const char *cmd, const char *fmt, ...) {
   return CSM_EXIT_USAGE;
 }
 
-const char *csm_cli_models_dir(void) {
-  static char dir[PATH_MAX];
-  const char *env = getenv("CSM_MODELS_DIR");
-  if (env && *env) return env;
-  /* Found once (the first call comes before any worker thread starts). */
-  if (dir[0]) return dir;
-  /* build/csm -> build/../models: works from a build tree without set-up. */
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = '\0';
-      size_t len = strlen(exe);
-      if (len + sizeof "/../models" <= sizeof dir) {
-        memcpy(dir, exe, len);
-        memcpy(dir + len, "/../models", sizeof "/../models");
-        if (access(dir, R_OK) == 0) return dir;
-      }
-    }
-  }
-  snprintf(dir, sizeof dir, "models");
-  return dir;
-}
+const char *csm_cli_models_dir(void) { return csm_models_dir(); }
 
 const char *csm_cli_model_path(const char *name, char *buf, size_t len) {
   size_t n = strlen(name);

@@ -325,17 +325,15 @@ static size_t snapshot_bytes(size_t n) { return 8 + n * 5; }
 
 csm_status csm_cms_save(const csm_cms *c, const char *path) {
   if (!c || !path) return csm_fail(CSM_EUSAGE, "csm_cms_save: null argument");
-  char tmp[4096];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-    return csm_fail(CSM_EUSAGE, "%s: path too long", path);
   writer *w = csm_malloc(sizeof *w);
   if (!w) return CSM_ENOMEM;
-  w->fp = fopen(tmp, "wb");
-  if (!w->fp) {
-    int e = errno;
+  csm_atomic_file *out;
+  csm_status st = csm_atomic_file_open(path, &out);
+  if (st) {
     free(w);
-    return csm_fail(CSM_EIO, "%s: cannot create %s: %s", path, tmp, strerror(e));
+    return st;
   }
+  w->fp = csm_atomic_file_stream(out);
   w->hash = FNV_OFFSET;
   w->ok = 1;
   w->err = 0;
@@ -364,23 +362,16 @@ csm_status csm_cms_save(const csm_cms *c, const char *path) {
   put_le(trailer, w->hash, 8);
   wr_bytes(w, trailer, 8);
   wr_flush(w);
-  errno = 0;
-  int ok = w->ok && fflush(w->fp) == 0 && fsync(fileno(w->fp)) == 0;
-  int e = ok ? 0 : w->ok ? errno : w->err;
-  if (fclose(w->fp) != 0 && ok) {
-    ok = 0;
-    e = errno;
+  /* The atomic file syncs the file and its folder: a checkpoint that
+   * --resume finds is complete and survives a crash. */
+  if (!w->ok) {
+    st = csm_fail(CSM_EIO, "%s: cannot write: %s", path, strerror(w->err ? w->err : EIO));
+    csm_atomic_file_abort(out);
+  } else {
+    st = csm_atomic_file_commit(out);
   }
   free(w);
-  if (ok && rename(tmp, path) != 0) {
-    ok = 0;
-    e = errno;
-  }
-  if (!ok) {
-    remove(tmp);
-    return csm_fail(CSM_EIO, "%s: cannot write: %s", path, strerror(e ? e : EIO));
-  }
-  return CSM_OK;
+  return st;
 }
 
 /* Buffered reader; the checksum covers every byte taken while hashing is on. */
@@ -538,13 +529,10 @@ static csm_status load_body(reader *r, const char *path, long long file_size, cs
 csm_status csm_cms_load(const char *path, csm_cms **out) {
   if (!path || !out) return csm_fail(CSM_EUSAGE, "csm_cms_load: null argument");
   *out = NULL;
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return csm_fail(CSM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat sb;
-  if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    fclose(fp);
-    return csm_fail(CSM_EIO, "%s: not a regular file", path);
-  }
+  FILE *fp;
+  uint64_t size;
+  csm_status st = csm_file_open_read(path, &fp, &size);
+  if (st) return st;
   reader *r = csm_malloc(sizeof *r);
   if (!r) {
     fclose(fp);
@@ -555,7 +543,7 @@ csm_status csm_cms_load(const char *path, csm_cms **out) {
   r->hashing = 1;
   r->ok = 1;
   r->pos = r->len = 0;
-  csm_status st = load_body(r, path, (long long)sb.st_size, out);
+  st = load_body(r, path, size > LLONG_MAX ? LLONG_MAX : (long long)size, out);
   free(r);
   fclose(fp);
   return st;

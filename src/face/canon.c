@@ -99,30 +99,6 @@ const unsigned char *csm_canon_mask(const csm_canon *c) { return c->mask; }
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-static char *read_file(const char *path, csm_status *st) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) {
-    *st = csm_fail(CSM_EIO, "%s: cannot open the canonical face file", path);
-    return NULL;
-  }
-  char *buf = NULL;
-  long n = -1;
-  if (fseek(fp, 0, SEEK_END) == 0) n = ftell(fp);
-  if (n < 0 || n > CANON_MAX_FILE || fseek(fp, 0, SEEK_SET) != 0) {
-    *st = csm_fail(CSM_EINPUT, "%s: unreadable or larger than %d bytes", path, CANON_MAX_FILE);
-  } else if (!(buf = malloc((size_t)n + 1))) {
-    *st = CSM_ENOMEM;
-  } else if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-    *st = csm_fail(CSM_EIO, "%s: read error", path);
-    free(buf);
-    buf = NULL;
-  } else {
-    buf[n] = '\0';
-  }
-  fclose(fp);
-  return buf;
-}
-
 /* Reads a JSON array of `cols` numbers into dst (doubles); 0 on success. */
 static int read_row(const cJSON *row, int cols, double *dst) {
   if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != cols) return -1;
@@ -187,9 +163,10 @@ static csm_status parse(const cJSON *root, const char *path, csm_canon *c) {
 csm_status csm_canon_load(const char *path, csm_canon **out) {
   if (!path || !out) return csm_fail(CSM_EUSAGE, "csm_canon_load: null argument");
   *out = NULL;
-  csm_status st = CSM_OK;
-  char *text = read_file(path, &st);
-  if (!text) return st;
+  char *text;
+  size_t len;
+  csm_status st = csm_read_file(path, CANON_MAX_FILE, &text, &len);
+  if (st) return st;
   cJSON *root = cJSON_Parse(text);
   free(text);
   if (!root) return csm_fail(CSM_EINPUT, "%s: not valid JSON", path);
@@ -210,24 +187,9 @@ csm_status csm_canon_load(const char *path, csm_canon **out) {
 csm_status csm_canon_default(csm_canon **out) {
   static const char kFile[] = "/canonical/facemesh_canonical.json";
   char path[2 * PATH_MAX];
-  const char *env = getenv("CSM_DATA_DIR");
-  if (env && *env) {
-    snprintf(path, sizeof path, "%s%s", env, kFile);
-    return csm_canon_load(path, out);
-  }
-  /* build/csm -> build/../data, as the models folder is found. */
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = '\0';
-      snprintf(path, sizeof path, "%s/../data%s", exe, kFile);
-      if (access(path, R_OK) == 0) return csm_canon_load(path, out);
-    }
-  }
-  snprintf(path, sizeof path, "data%s", kFile);
+  const char *dir = csm_data_dir();
+  if (snprintf(path, sizeof path, "%s%s", dir, kFile) >= (int)sizeof path)
+    return csm_fail(CSM_EUSAGE, "data folder path too long: %s", dir);
   return csm_canon_load(path, out);
 }
 
@@ -235,11 +197,10 @@ csm_status csm_canon_save(const csm_canon *c, const char *path, const char *cons
                           int n_sources) {
   if (!c || !path || (n_sources > 0 && !sources))
     return csm_fail(CSM_EUSAGE, "csm_canon_save: null argument");
-  char tmp[PATH_MAX];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-    return csm_fail(CSM_EUSAGE, "%s: path too long", path);
-  FILE *fp = fopen(tmp, "w");
-  if (!fp) return csm_fail(CSM_EIO, "%s: cannot create", tmp);
+  csm_atomic_file *out;
+  csm_status st = csm_atomic_file_open(path, &out);
+  if (st) return st;
+  FILE *fp = csm_atomic_file_stream(out);
   /* One point, triangle or source per line: diffs of a regenerated file
    * stay readable. */
   fprintf(fp, "{\n  \"format\": \"csm-canonical-face\",\n  \"version\": 1,\n");
@@ -264,13 +225,7 @@ csm_status csm_canon_save(const csm_canon *c, const char *path, const char *cons
   for (int i = 0; i < CSM_MESH_POINTS; i++)
     fprintf(fp, "%s%s%d", i ? ", " : "", i % 16 ? "" : "\n    ", c->mirror[i]);
   fprintf(fp, "\n  ]\n}\n");
-  int bad = ferror(fp);
-  bad |= fclose(fp) != 0;
-  if (bad || rename(tmp, path) != 0) {
-    remove(tmp);
-    return csm_fail(CSM_EIO, "%s: write failed", path);
-  }
-  return CSM_OK;
+  return csm_atomic_file_commit(out); /* checks every fprintf above */
 }
 
 /* ---- Use ----------------------------------------------------------------- */

@@ -57,16 +57,14 @@ static csm_status check_matrix_element(FILE *f, const char *path, uint64_t off, 
  * sizes, so a truncated file is caught here with a clear message. v7.3 files
  * are HDF5 and are left to matio (and HDF5). */
 static csm_status check_container(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return csm_fail(CSM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
+  /* matio opens the file again itself; this open, through the library's one
+   * reader, is what refuses folders and FIFOs (matio would block on one). */
+  FILE *f;
+  uint64_t file_size;
+  csm_status s = csm_file_open_read(path, &f, &file_size);
+  if (s) return s;
   unsigned char hdr[128];
-  csm_status s = CSM_OK;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    s = csm_fail(CSM_EIO, "%s: not a regular file", path);
-    goto done;
-  }
-  if (st.st_size < 128 || fread(hdr, 1, 128, f) != 128) {
+  if (file_size < 128 || fread(hdr, 1, 128, f) != 128) {
     s = csm_fail(CSM_EINPUT, "%s: not a MATLAB .mat file (shorter than the 128-byte header)", path);
     goto done;
   }
@@ -86,7 +84,7 @@ static csm_status check_container(const char *path) {
     goto done;
   }
   /* Walk the top-level data elements; each must lie inside the file. */
-  uint64_t size = (uint64_t)st.st_size, off = 128;
+  uint64_t size = file_size, off = 128;
   while (off < size) {
     unsigned char tag[8];
     if (size - off < 8 || fseek(f, (long)off, SEEK_SET) != 0 || fread(tag, 1, 8, f) != 8) {

@@ -50,31 +50,10 @@
 enum { MAX_FILE_BYTES = 512 << 20 };
 
 static csm_status read_file(const char *path, unsigned char **data, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return csm_fail(CSM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  if (fseek(fp, 0, SEEK_END) != 0) {
-    fclose(fp);
-    return csm_fail(CSM_EIO, "%s: cannot seek", path);
-  }
-  long n = ftell(fp);
-  if (n < 0 || n > MAX_FILE_BYTES) {
-    fclose(fp);
-    return csm_fail(CSM_EINPUT, "%s: file size %ld is out of range", path, n);
-  }
-  rewind(fp);
-  *data = csm_malloc((size_t)n + 1);
-  if (!*data) {
-    fclose(fp);
-    return CSM_ENOMEM;
-  }
-  if (n > 0 && fread(*data, 1, (size_t)n, fp) != (size_t)n) {
-    free(*data);
-    fclose(fp);
-    return csm_fail(CSM_EIO, "%s: read failed", path);
-  }
-  fclose(fp);
-  *len = (size_t)n;
-  return CSM_OK;
+  char *p;
+  csm_status st = csm_read_file(path, MAX_FILE_BYTES, &p, len);
+  *data = st ? NULL : (unsigned char *)p;
+  return st;
 }
 
 csm_status csm_image_load(const char *path, csm_image *out) {

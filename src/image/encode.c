@@ -1,6 +1,5 @@
-/* PNG encoding through stb_image_write, written atomically: a temporary
- * file next to the target, renamed over it only once complete, so readers
- * never see a half-written image. */
+/* PNG encoding through stb_image_write, written atomically through
+ * csm_atomic_file (core/file.c): readers never see a half-written image. */
 #include "csm/image.h"
 
 #include <errno.h>
@@ -41,36 +40,19 @@ csm_status csm_image_write_png(const char *path, const csm_image *img) {
     return csm_fail(CSM_EUSAGE, "%s: no image to write", path ? path : "(null)");
   if ((long long)img->w * img->h > CSM_IMAGE_MAX_PIXELS || img->w > INT_MAX / 3)
     return csm_fail(CSM_EUSAGE, "%s: image size %dx%d is too large to write", path, img->w, img->h);
-  size_t n = strlen(path) + 32;
-  char *tmp = csm_malloc(n);
-  if (!tmp) return CSM_ENOMEM;
-  snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-  png_sink sink = {fopen(tmp, "wb"), 0};
-  if (!sink.fp) {
-    csm_status st =
-        csm_fail(CSM_EIO, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
-    free(tmp);
-    return st;
-  }
+  csm_atomic_file *out;
+  csm_status st = csm_atomic_file_open(path, &out);
+  if (st) return st;
+  png_sink sink = {csm_atomic_file_stream(out), 0};
   errno = 0;
   int ok = stbi_write_png_to_func(sink_write, &sink, img->w, img->h, 3, img->rgb, img->w * 3);
-  int err = sink.failed;
-  if (fflush(sink.fp) != 0 && !err) err = errno ? errno : EIO;
-  if (fclose(sink.fp) != 0 && !err) err = errno ? errno : EIO;
-  if (!ok || err) {
-    remove(tmp);
-    free(tmp);
-    if (!ok) return csm_fail(CSM_ENOMEM, "%s: PNG encoding failed (out of memory)", path);
-    return csm_fail(CSM_EIO, "%s: write failed: %s", path, strerror(err));
-  }
-  if (rename(tmp, path) != 0) {
-    csm_status st = csm_fail(CSM_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-    remove(tmp);
-    free(tmp);
+  if (!ok || sink.failed) {
+    st = !ok ? csm_fail(CSM_ENOMEM, "%s: PNG encoding failed (out of memory)", path)
+             : csm_fail(CSM_EIO, "%s: write failed: %s", path, strerror(sink.failed));
+    csm_atomic_file_abort(out);
     return st;
   }
-  free(tmp);
-  return CSM_OK;
+  return csm_atomic_file_commit(out);
 }
 
 typedef struct mem_sink {

@@ -58,8 +58,8 @@ csm_status csm_npy_read(const char *path, csm_tensor *out) {
   char *header = NULL;
   csm_status st = CSM_OK;
   memset(out, 0, sizeof *out);
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return csm_fail(CSM_EIO, "%s: cannot open: %s", path, strerror(errno));
+  FILE *fp;
+  if ((st = csm_file_open_read(path, &fp, NULL))) return st;
   if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
     st = csm_fail(CSM_EINPUT, "%s: not a .npy file", path);
     goto out;
@@ -133,7 +133,7 @@ out:
 }
 
 csm_status csm_npy_write(const char *path, const csm_tensor *t) {
-  char header[256], tmp[4096], shape[200];
+  char header[256], shape[200];
   size_t off = 0;
   /* numpy's repr of a shape tuple: (), (4,), (2, 3). */
   shape[0] = '\0';
@@ -151,10 +151,10 @@ csm_status csm_npy_write(const char *path, const csm_tensor *t) {
   memset(header + n, ' ', (size_t)pad);
   header[n + pad] = '\n';
   int hlen = n + pad + 1;
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
-    return csm_fail(CSM_EUSAGE, "%s: path too long", path);
-  FILE *fp = fopen(tmp, "wb");
-  if (!fp) return csm_fail(CSM_EIO, "%s: cannot write: %s", path, strerror(errno));
+  csm_atomic_file *out;
+  csm_status st = csm_atomic_file_open(path, &out);
+  if (st) return st;
+  FILE *fp = csm_atomic_file_stream(out);
   unsigned char pre[10] = {0x93,
                            'N',
                            'U',
@@ -166,12 +166,10 @@ csm_status csm_npy_write(const char *path, const csm_tensor *t) {
                            (unsigned char)(hlen & 0xff),
                            (unsigned char)(hlen >> 8)};
   size_t bytes = csm_tensor_numel(t) * 4;
-  int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(header, 1, (size_t)hlen, fp) == (size_t)hlen &&
-           (bytes == 0 || fwrite(t->data, bytes, 1, fp) == 1);
-  ok = (fclose(fp) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    remove(tmp);
-    return csm_fail(CSM_EIO, "%s: cannot write: %s", path, strerror(errno));
-  }
-  return CSM_OK;
+  /* A failed fwrite leaves the stream's error flag set; commit reports it
+   * and removes the temporary file. */
+  fwrite(pre, 1, 10, fp);
+  fwrite(header, 1, (size_t)hlen, fp);
+  if (bytes) fwrite(t->data, bytes, 1, fp);
+  return csm_atomic_file_commit(out);
 }

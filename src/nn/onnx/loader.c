@@ -38,37 +38,15 @@ csm_status csm_onnx_fail(const csm_onnx_ctx *c, csm_status st, const char *fmt, 
 }
 
 static csm_status read_file(const char *path, uint8_t **data, size_t *len) {
-  struct stat sb;
+  char *buf;
   *data = NULL;
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return csm_fail(CSM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  csm_status st = CSM_OK;
-  if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode))
-    st = csm_fail(CSM_EIO, "%s: cannot read: not a regular file", path);
-  else if (sb.st_size == 0)
-    st = csm_fail(CSM_EINPUT, "%s: not an ONNX model (empty file)", path);
-  else if ((uint64_t)sb.st_size > CSM_ONNX_MAX_FILE_BYTES)
-    st = csm_fail(CSM_EUNSUPPORTED, "%s: file too large (%lld bytes; at most 4 GiB)", path,
-                  (long long)sb.st_size);
-  if (st) {
-    fclose(fp);
-    return st;
-  }
-  size_t n = (size_t)sb.st_size;
-  uint8_t *buf = csm_malloc(n);
-  if (!buf) {
-    fclose(fp);
-    return CSM_ENOMEM;
-  }
-  size_t got = fread(buf, 1, n, fp);
-  int err = ferror(fp);
-  fclose(fp);
-  if (err || got != n) {
+  csm_status st = csm_read_file(path, CSM_ONNX_MAX_FILE_BYTES, &buf, len);
+  if (st) return st;
+  if (*len == 0) {
     free(buf);
-    return csm_fail(CSM_EIO, "%s: cannot read: %s", path, err ? strerror(errno) : "short read");
+    return csm_fail(CSM_EINPUT, "%s: not an ONNX model (empty file)", path);
   }
-  *data = buf;
-  *len = n;
+  *data = (uint8_t *)buf;
   return CSM_OK;
 }
 

@@ -227,19 +227,17 @@ static csm_status read_external(csm_onnx_ctx *c, const char *what, const Onnx__T
                          "%s: external data length is %llu bytes but its shape needs %zu", what,
                          (unsigned long long)len, need);
   if ((st = external_path(c, what, loc, &file))) return st;
-  FILE *fp = fopen(file, "rb");
-  struct stat sb;
-  st = CSM_OK;
-  if (!fp) {
-    st = csm_onnx_fail(c, CSM_EIO, "%s: cannot open external data '%s': %s", what, loc,
-                       strerror(errno));
-  } else if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    st = csm_onnx_fail(c, CSM_EIO, "%s: external data '%s' is not a regular file", what, loc);
-  } else if (off > (uint64_t)sb.st_size || need > (uint64_t)sb.st_size - off) {
+  FILE *fp;
+  uint64_t fsize = 0;
+  st = csm_file_open_read(file, &fp, &fsize);
+  if (st) {
+    /* The message names the file; say which tensor wanted it. */
+    st = csm_onnx_fail(c, st, "%s: external data '%s': %s", what, loc, csm_last_error());
+  } else if (off > fsize || need > fsize - off) {
     st = csm_onnx_fail(c, CSM_EINPUT,
-                       "%s: external data '%s' has %lld bytes, but offset %llu + length %zu "
+                       "%s: external data '%s' has %llu bytes, but offset %llu + length %zu "
                        "reach past its end (truncated?)",
-                       what, loc, (long long)sb.st_size, (unsigned long long)off, need);
+                       what, loc, (unsigned long long)fsize, (unsigned long long)off, need);
   } else if (off > (uint64_t)LLONG_MAX || fseeko(fp, (off_t)off, SEEK_SET) != 0) {
     st = csm_onnx_fail(c, CSM_EIO, "%s: cannot seek in external data '%s'", what, loc);
   } else if (!(*buf = csm_malloc(need ? need : 1))) {

@@ -25,36 +25,7 @@
 #define CSM_TFJS_MAX_JSON_BYTES ((size_t)1 << 30)
 
 static csm_status read_text(const char *path, char **text, size_t *len) {
-  struct stat sb;
-  FILE *fp = fopen(path, "rb");
-  *text = NULL;
-  if (!fp) return csm_fail(CSM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    fclose(fp);
-    return csm_fail(CSM_EIO, "%s: cannot read: not a regular file", path);
-  }
-  if ((uint64_t)sb.st_size > CSM_TFJS_MAX_JSON_BYTES) {
-    fclose(fp);
-    return csm_fail(CSM_EINPUT, "%s: model.json too large (%lld bytes)", path,
-                    (long long)sb.st_size);
-  }
-  size_t n = (size_t)sb.st_size;
-  char *buf = csm_malloc(n + 1);
-  if (!buf) {
-    fclose(fp);
-    return CSM_ENOMEM;
-  }
-  size_t got = n ? fread(buf, 1, n, fp) : 0;
-  int err = ferror(fp);
-  fclose(fp);
-  if (err || got != n) {
-    free(buf);
-    return csm_fail(CSM_EIO, "%s: cannot read: %s", path, err ? strerror(errno) : "short read");
-  }
-  buf[n] = '\0';
-  *text = buf;
-  *len = n;
-  return CSM_OK;
+  return csm_read_file(path, CSM_TFJS_MAX_JSON_BYTES, text, len);
 }
 
 static csm_status parse_json(const char *path, const char *text, size_t len, cJSON **root) {

@@ -185,10 +185,8 @@ static csm_status stream_next(shard_stream *s) {
   if (st) return st;
   if (s->cur + 1 >= s->n_files) return csm_fail(CSM_EIO, "%s: weight shards ended early", s->path);
   s->cur++;
-  s->fp = fopen(s->files[s->cur], "rb");
-  if (!s->fp)
-    return csm_fail(CSM_EIO, "%s: cannot open weight shard '%s': %s", s->path, s->files[s->cur],
-                    strerror(errno));
+  if ((st = csm_file_open_read(s->files[s->cur], &s->fp, NULL)))
+    return csm_fail_context(st, "%s: weight shard: ", s->path);
   s->left = s->sizes[s->cur];
   return CSM_OK;
 }
