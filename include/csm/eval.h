@@ -1,4 +1,6 @@
-/* csm eval: the paper's faithfulness metrics (DESIGN.md step 7, Eq. 11-13). */
+/* csm eval: the paper's faithfulness metrics (DESIGN.md step 7, Eq. 11-13),
+ * deletion/insertion curves, map similarity, and the cascading randomization
+ * sanity check (step 8) that is measured with them. */
 #ifndef CSM_EVAL_H
 #define CSM_EVAL_H
 
@@ -54,6 +56,48 @@ double csm_eval_spearman(const float *a, const float *b, size_t n);
  * each to [0, 1]: 11 x 11 Gaussian window (sigma 1.5, clipped at the
  * border), C1 = 0.01^2, C2 = 0.03^2, mean over pixels. */
 double csm_eval_ssim(const float *a, const float *b, int w, int h);
+
+/* ---- Sanity check (src/eval/sanity.c) -----------------------------------
+ * Cascading model-parameter randomization (Adebayo et al. 2018): the
+ * model's weighted layers (csm_model_layers) are re-initialized from the
+ * output layer down (csm_model_randomize_layers, seeded), more of them at
+ * each step, and the maps are computed again and compared with the
+ * original ones. */
+
+/* Computes n_maps maps (each views x size x size floats, into maps[k])
+ * with the model's current weights. */
+typedef csm_status (*csm_sanity_maps_fn)(void *ctx, float **maps);
+
+#define CSM_SANITY_MAX_STEPS 64
+
+typedef struct csm_sanity {
+  int n_layers;                     /* weighted layers of the model */
+  int n_steps;                      /* randomization steps run */
+  int counts[CSM_SANITY_MAX_STEPS]; /* top layers random at step t */
+  int n_maps;
+  /* [t * n_maps + k]: map k at step t against the original, averaged over
+   * views: Spearman rank correlation and SSIM. */
+  double *spearman, *ssim;
+  float **step_maps; /* keep_maps: [t * n_maps + k] the map (malloc'ed), t = 0 original */
+} csm_sanity;
+
+/* Runs the cascade with n_steps steps (<= CSM_SANITY_MAX_STEPS and <= the
+ * layer count) over the weighted layers that node `of` (the explained
+ * output; < 0: every output) depends on (csm_model_layers_of): step t
+ * randomizes the top counts[t] of them, counts running evenly from 1 (the
+ * output layer) to all. The model's weights are
+ * restored afterwards, also on failure. */
+csm_status csm_sanity_run(csm_model *m, int of, int n_steps, uint64_t seed, int n_maps, int views,
+                          int size, csm_sanity_maps_fn fn, void *ctx, int keep_maps,
+                          csm_sanity *out);
+void csm_sanity_free(csm_sanity *s);
+/* The verdict for map k: the maps must fall away from the original as the
+ * model is destroyed: after every layer is randomized, the Spearman
+ * correlation with the original map (1 before any randomization) is below
+ * CSM_SANITY_PASS_BELOW. A map that keeps resembling the original (an edge
+ * detector of the input, say) fails. */
+#define CSM_SANITY_PASS_BELOW 0.5
+int csm_sanity_pass(const csm_sanity *s, int k);
 
 #ifdef __cplusplus
 }

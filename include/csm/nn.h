@@ -98,6 +98,49 @@ csm_status csm_model_node_shape(csm_model *m, int node, int64_t batch, csm_shape
  * batch of 1; csm_model_run then loops), else 0. A tape needs batch 1 then. */
 int csm_model_fixed_batch_one(const csm_model *m);
 
+/* What a node's op computes, as flags, for code above nn/ that walks the
+ * graph (explain/'s choice of a CAM layer): the answers come from nn's one
+ * op table (src/nn/ops/registry.c, csm_op_def.flags), so every caller
+ * classifies an op the same way and a new op is classified where it is
+ * defined. Inputs and constants have no flags. */
+typedef enum csm_op_flag {
+  /* Each output element is a function of the operands' elements at the same
+   * place (operands broadcast): activations, batch-norm arithmetic, residual
+   * sums, Identity, Cast. The output has the shape of the (broadcast)
+   * operands, so a feature map stays a feature map through it. */
+  CSM_OP_ELEMENTWISE = 1 << 0,
+  /* A convolution over the spatial axes of an NHWC feature map: Conv2D,
+   * DepthwiseConv2D, Conv2DTranspose. */
+  CSM_OP_CONV = 1 << 1,
+  /* The input times a learned filter (operand 1), plus a fused bias
+   * (operand 2) when it has one: Conv2D, DepthwiseConv2D, MatMul,
+   * Conv2DTranspose. With a constant filter, the layers that the cascading
+   * randomization re-initializes (csm_model_layers). */
+  CSM_OP_WEIGHTED = 1 << 2,
+} csm_op_flag;
+/* The csm_op_flag bits of node's op (0 for inputs, constants and an index
+ * out of range). */
+unsigned csm_model_node_flags(const csm_model *m, int node);
+/* The nodes whose values node takes as operands, in operand order (they
+ * come before it in the topological order): writes up to max of them into
+ * inputs (may be NULL) and returns how many there are (-1 for an index out
+ * of range). With csm_model_node_flags, this is what a walk over the graph
+ * needs without seeing nn's graph structure. */
+int csm_model_node_inputs(const csm_model *m, int node, int *inputs, int max);
+
+/* Every node's value at batch `batch` as planning infers it (other
+ * run-time dimensions 1), in one planning pass: csm_model_node_shape for
+ * each node would plan once per node. */
+typedef struct csm_node_value {
+  csm_dtype dtype;
+  csm_shape shape;
+  bool runtime; /* computed at run time: not a constant, not folded, needed
+                   by some output (or an input) */
+} csm_node_value;
+/* values: csm_model_node_count entries. Errors: the model cannot be planned
+ * for these shapes (the message names the node). */
+csm_status csm_model_infer_values(csm_model *m, int64_t batch, csm_node_value *values);
+
 /* A forward run that keeps every intermediate value, for reverse-mode
  * differentiation. */
 typedef struct csm_tape csm_tape;
@@ -110,6 +153,10 @@ void csm_tape_free(csm_tape *t);
 /* The value of a node after the run (inputs, constants and every op), or
  * NULL for nodes no output needs. */
 const csm_tensor *csm_tape_value(const csm_tape *t, int node);
+/* 1 if the run computed node's value from the inputs (an op the outputs
+ * need, not a constant or a value folded when planning), else 0: what a
+ * layer whose activations are read must be. */
+bool csm_tape_computed(const csm_tape *t, int node);
 /* Reverse mode: with seed = dL/d(value of node `from`) (same shape as that
  * value), writes dL/d(value of node wrt[k]) into grads[k] (allocated here,
  * freed by the caller with csm_tensor_free), k < n_wrt. wrt may name model
@@ -121,9 +168,9 @@ csm_status csm_tape_backward(csm_tape *t, int from, const csm_tensor *seed, int 
                              const int *wrt, csm_tensor *grads);
 
 /* Cascading randomization (Adebayo et al. 2018): the model's weighted
- * layers are its Conv2D, DepthwiseConv2D and MatMul nodes with a constant
- * filter, in topological order. csm_model_layers writes up to max node
- * indices into nodes (may be NULL) and returns how many there are. */
+ * layers are its CSM_OP_WEIGHTED nodes (Conv2D, DepthwiseConv2D, MatMul,
+ * Conv2DTranspose) with a constant filter, in topological order. csm_model_layers writes up to max
+ * node indices into nodes (may be NULL) and returns how many there are. */
 int csm_model_layers(const csm_model *m, int *nodes, int max);
 /* Re-initializes the weights (filter, bias and PReLU alpha constants) of
  * the last `count` weighted layers with seeded Gaussian values of the same

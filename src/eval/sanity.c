@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "csm/eval.h"
-#include "csm/explain.h"
 
 void csm_sanity_free(csm_sanity *s) {
   if (!s) return;

@@ -5,76 +5,52 @@
 #include <string.h>
 
 #include "explain/methods.h"
-#include "nn/model_internal.h"
 
-/* Ops through which a convolution's feature map stays a feature map: the
- * activations, batch-norm arithmetic and residual sums. */
-static int elementwise(csm_op_kind op) {
-  switch (op) {
-  case CSM_OP_ADD:
-  case CSM_OP_SUB:
-  case CSM_OP_MUL:
-  case CSM_OP_DIV:
-  case CSM_OP_MAXIMUM:
-  case CSM_OP_MINIMUM:
-  case CSM_OP_PRELU:
-  case CSM_OP_RELU:
-  case CSM_OP_RELU6:
-  case CSM_OP_LEAKY_RELU:
-  case CSM_OP_SIGMOID:
-  case CSM_OP_TANH:
-  case CSM_OP_ABS:
-  case CSM_OP_SQUARE:
-  case CSM_OP_SQRT:
-  case CSM_OP_RSQRT:
-  case CSM_OP_EXP:
-  case CSM_OP_NEG:
-  case CSM_OP_IDENTITY: return 1;
-  default: return 0;
-  }
-}
-
-/* A node is convolutional when it is a Conv2D or DepthwiseConv2D, or an
- * element-wise op with at least one run-time operand that is
- * convolutional (the others may be constants, or anything for a residual
- * Add). The default layer is the last such node, in the graph's topological
- * order, whose value at batch 1 is [1, H, W, C] with H > 1 and W > 1. */
+/* A node is convolutional when its op is a convolution (CSM_OP_CONV), or
+ * element-wise (CSM_OP_ELEMENTWISE: activations, batch-norm arithmetic,
+ * residual sums, through which a feature map stays a feature map) with at
+ * least one run-time operand that is convolutional (the others may be
+ * constants, or anything for a residual Add). Both questions are answered
+ * by nn's op table (csm_model_node_flags), so an op nn calls element-wise
+ * is element-wise here too. The default layer is the last such node, in
+ * the graph's topological order, whose value at batch 1 is [1, H, W, C]
+ * with H > 1 and W > 1. */
 csm_status csm_cam_default_layer(csm_model *m, int *node) {
   if (!m || !node) return csm_fail(CSM_EUSAGE, "csm_cam_default_layer: bad arguments");
   *node = -1;
-  const csm_graph *g = &m->g;
-  if (g->n_inputs < 1 || g->n_inputs > CSM_MODEL_MAX_INPUTS)
-    return csm_fail(CSM_EUNSUPPORTED, "%s: %d inputs", csm_method_model_name(m), g->n_inputs);
-  csm_shape shapes[CSM_MODEL_MAX_INPUTS];
-  for (int i = 0; i < g->n_inputs; i++) {
-    shapes[i] = csm_model_input_shape(m, i);
-    for (int k = 0; k < shapes[i].rank; k++)
-      if (shapes[i].d[k] < 0) shapes[i].d[k] = 1;
+  const int n_nodes = csm_model_node_count(m);
+  if (csm_model_num_inputs(m) < 1)
+    return csm_fail(CSM_EUNSUPPORTED, "%s: %d inputs", csm_method_model_name(m),
+                    csm_model_num_inputs(m));
+  csm_node_value *values = csm_malloc_array((size_t)n_nodes + 1, sizeof *values);
+  unsigned char *conv = csm_calloc((size_t)n_nodes + 1, 1);
+  int *in = NULL, max_in = 0;
+  for (int i = 0; i < n_nodes; i++) {
+    int c = csm_model_node_inputs(m, i, NULL, 0);
+    if (c > max_in) max_in = c;
   }
-  csm_plan_options po = {.shapes_only = 1};
-  csm_plan *p;
-  csm_status st = csm_plan_create(g, shapes, &po, &p);
-  if (st) return st;
-  unsigned char *conv = csm_calloc((size_t)g->n_nodes, 1);
-  if (!conv) {
-    csm_plan_free(p);
-    return CSM_ENOMEM;
-  }
-  for (int i = 0; i < g->n_nodes; i++) {
-    if (!csm_plan_is_runtime(p, i)) continue;
-    const csm_node *nd = &g->nodes[i];
-    if (nd->op == CSM_OP_CONV2D || nd->op == CSM_OP_DEPTHWISE_CONV2D)
+  in = csm_malloc_array((size_t)max_in + 1, sizeof *in);
+  csm_status st = values && conv && in ? CSM_OK : CSM_ENOMEM;
+  if (!st) st = csm_model_infer_values(m, 1, values);
+  for (int i = 0; !st && i < n_nodes; i++) {
+    if (!values[i].runtime) continue;
+    const unsigned flags = csm_model_node_flags(m, i);
+    if (flags & CSM_OP_CONV)
       conv[i] = 1;
-    else if (elementwise(nd->op))
-      for (int k = 0; k < nd->n_in; k++)
-        if (nd->in[k] >= 0 && nd->in[k] < i && conv[nd->in[k]]) conv[i] = 1;
+    else if (flags & CSM_OP_ELEMENTWISE) {
+      const int n_in = csm_model_node_inputs(m, i, in, max_in);
+      for (int k = 0; k < n_in; k++)
+        if (in[k] >= 0 && in[k] < i && conv[in[k]]) conv[i] = 1;
+    }
     if (!conv[i]) continue;
-    const csm_tensor *v = csm_plan_value(p, i);
+    const csm_node_value *v = &values[i];
     if (v->dtype == CSM_F32 && v->shape.rank == 4 && v->shape.d[1] > 1 && v->shape.d[2] > 1)
       *node = i;
   }
+  free(in);
   free(conv);
-  csm_plan_free(p);
+  free(values);
+  if (st) return st;
   if (*node < 0)
     return csm_fail(CSM_EUNSUPPORTED,
                     "%s: no convolutional feature map with a spatial size above 1x1 for a CAM "

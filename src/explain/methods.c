@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "explain/methods.h"
-#include "nn/model_internal.h"
 
 static const char *const method_names[CSM_METHOD_COUNT] = {"gradcam",   "gradcam++", "scorecam",
                                                            "occlusion", "gradient",  "smoothgrad"};
@@ -214,6 +213,9 @@ done:
   return st;
 }
 
+/* A tape is the plain forward run that keeps every value: the same plan
+ * (keep_all) and the same arithmetic as any other run, and the model parks
+ * its plan for the next call of the same shapes (autodiff.c). */
 csm_status csm_method_activations(const csm_scorer *s, const float *inputs, int rows, int node,
                                   float **value, csm_shape *shape) {
   csm_model *m = s->model;
@@ -225,40 +227,35 @@ csm_status csm_method_activations(const csm_scorer *s, const float *inputs, int 
   size_t numel = (size_t)s->size * s->size * s->channels;
   int64_t dims[4] = {run_rows, s->size, s->size, s->channels};
   csm_shape in_shape = csm_shape_make(4, dims);
-  csm_plan_options po = {.keep_all = 1};
-  csm_plan *p = NULL;
-  csm_status st = csm_plan_create(&m->g, &in_shape, &po, &p);
-  if (st) return st;
   float *val = NULL;
   size_t pr = 0;
-  if (!csm_plan_is_runtime(p, node)) {
-    st = csm_fail(CSM_EUSAGE,
-                  "%s: layer '%s' is not computed at run time (a constant, folded, or not "
-                  "needed by any output)",
-                  csm_method_model_name(m), csm_model_node_name(m, node));
-    goto done;
-  }
-  const csm_tensor *v = csm_plan_value(p, node);
-  pr = v->dtype == CSM_F32 ? per_row(v, run_rows) : 0;
-  if (!pr) {
-    st = csm_fail(CSM_EUSAGE, "%s: layer '%s' is not a per-input float value",
-                  csm_method_model_name(m), csm_model_node_name(m, node));
-    goto done;
-  }
-  *shape = v->shape;
-  shape->d[0] = rows;
-  if (!(val = csm_malloc_array((size_t)rows, pr * sizeof(float)))) {
-    st = CSM_ENOMEM;
-    goto done;
-  }
-  for (int r = 0; r < n_runs; r++) {
+  csm_status st = CSM_OK;
+  for (int r = 0; !st && r < n_runs; r++) {
     csm_tensor in = {CSM_F32, in_shape, (void *)(inputs + (size_t)r * run_rows * numel), 0};
-    if ((st = csm_plan_run(p, &in))) goto done;
-    memcpy(val + (size_t)r * run_rows * pr, csm_plan_value(p, node)->data,
-           (size_t)run_rows * pr * sizeof(float));
+    csm_tape *t = NULL;
+    if ((st = csm_tape_forward(m, &in, &t))) break;
+    const csm_tensor *v = csm_tape_value(t, node);
+    if (r == 0) {
+      pr = v && v->dtype == CSM_F32 ? per_row(v, run_rows) : 0;
+      if (!csm_tape_computed(t, node))
+        st = csm_fail(CSM_EUSAGE,
+                      "%s: layer '%s' is not computed at run time (a constant, folded, or not "
+                      "needed by any output)",
+                      csm_method_model_name(m), csm_model_node_name(m, node));
+      else if (!pr)
+        st = csm_fail(CSM_EUSAGE, "%s: layer '%s' is not a per-input float value",
+                      csm_method_model_name(m), csm_model_node_name(m, node));
+      else if (!(val = csm_malloc_array((size_t)rows, pr * sizeof(float))))
+        st = CSM_ENOMEM;
+      else {
+        *shape = v->shape;
+        shape->d[0] = rows;
+      }
+    }
+    if (!st)
+      memcpy(val + (size_t)r * run_rows * pr, v->data, (size_t)run_rows * pr * sizeof(float));
+    csm_tape_free(t);
   }
-done:
-  csm_plan_free(p);
   if (st)
     free(val);
   else

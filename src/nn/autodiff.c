@@ -164,6 +164,10 @@ const csm_tensor *csm_tape_value(const csm_tape *t, int node) {
   return v->data ? v : NULL;
 }
 
+bool csm_tape_computed(const csm_tape *t, int node) {
+  return t && node >= 0 && node < t->m->g.n_nodes && csm_plan_is_runtime(t->p, node);
+}
+
 /* A float value computed at run time (gradients flow only through those). */
 static int differentiable(const csm_tape *t, int node) {
   return csm_plan_is_runtime(t->p, node) && csm_plan_value(t->p, node)->dtype == CSM_F32;

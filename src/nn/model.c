@@ -7,6 +7,7 @@
 #endif
 
 #include "model_internal.h"
+#include "ops/op.h"
 
 static int ends_with(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
@@ -172,6 +173,32 @@ csm_status csm_model_node_shape(csm_model *m, int node, int64_t batch, csm_shape
     *out = v->shape;
   csm_plan_free(p);
   return st;
+}
+
+unsigned csm_model_node_flags(const csm_model *m, int node) {
+  if (!m || node < 0 || node >= m->g.n_nodes) return 0;
+  return csm_op_flags(m->g.nodes[node].op);
+}
+
+int csm_model_node_inputs(const csm_model *m, int node, int *inputs, int max) {
+  if (!m || node < 0 || node >= m->g.n_nodes) return -1;
+  const csm_node *n = &m->g.nodes[node];
+  for (int k = 0; inputs && k < n->n_in && k < max; k++)
+    inputs[k] = n->in[k];
+  return n->n_in;
+}
+
+csm_status csm_model_infer_values(csm_model *m, int64_t batch, csm_node_value *values) {
+  csm_plan *p;
+  if (!m || !values) return csm_fail(CSM_EUSAGE, "csm_model_infer_values: bad arguments");
+  csm_status st = shapes_plan(m, batch, &p);
+  if (st) return st;
+  for (int i = 0; i < m->g.n_nodes; i++) {
+    const csm_tensor *v = csm_plan_value(p, i);
+    values[i] = (csm_node_value){v->dtype, v->shape, csm_plan_is_runtime(p, i)};
+  }
+  csm_plan_free(p);
+  return CSM_OK;
 }
 
 csm_status csm_model_flops(csm_model *m, double *flops) {

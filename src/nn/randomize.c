@@ -15,11 +15,10 @@
  * deviation exactly 1 over the filter, then multiplied by the filter's
  * current standard deviation s (population std over all its values; if s is
  * 0, 1 / sqrt(fan_in), fan_in = KH * KW * Ci for Conv2D, KH * KW for
- * DepthwiseConv2D, K for MatMul). The new filter therefore has standard
- * deviation s again (up to float rounding), so randomizing an already
- * randomized layer again (a cascade run progressively on one model)
- * reproduces its values up to rounding. A filter with a single value cannot
- * be standardized and gets s * z as drawn.
+ * DepthwiseConv2D, K for MatMul, the filter's size otherwise). The new filter therefore has
+ * standard deviation s again (up to float rounding), so randomizing an already randomized layer
+ * again (a cascade run progressively on one model) reproduces its values up to rounding. A filter
+ * with a single value cannot be standardized and gets s * z as drawn.
  *
  * Biases (in[2] when has_bias) are set to 0; PReLU alphas are kept.
  *
@@ -34,11 +33,11 @@
 #include <stdlib.h>
 
 #include "model_internal.h"
+#include "ops/op.h"
 
 static int is_layer(const csm_graph *g, int i) {
   const csm_node *n = &g->nodes[i];
-  if (n->op != CSM_OP_CONV2D && n->op != CSM_OP_DEPTHWISE_CONV2D && n->op != CSM_OP_MATMUL)
-    return 0;
+  if (!(csm_op_flags(n->op) & CSM_OP_WEIGHTED)) return 0;
   if (n->n_in < 2) return 0;
   const csm_node *f = &g->nodes[n->in[1]];
   return f->op == CSM_OP_CONST && f->value.dtype == CSM_F32 && f->value.data;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csm/eval.h"
 #include "csm/explain.h"
 #include "csm_test.h"
 #include "nn/model_internal.h"

@@ -1,37 +1,27 @@
 /* The backward (vector-Jacobian) pass of each op, for reverse-mode
- * differentiation (autodiff.c). One family per file, like ops/.
+ * differentiation (autodiff.c). One family per file, like ops/; each op
+ * family's csm_op_def (ops/op.h) names its backward pass and the operands
+ * it differentiates, and csm_backward_get/csm_backward_operand read them
+ * from there. The arguments (csm_backward_args) are in ops/op.h.
  *
- * A backward function gets the node, its operands' values (all data set),
- * its forward output and dL/d(output), and ADDS dL/d(operand k) into din
- * (same shape as in[k], already allocated and initialized by the caller).
  * Only data operands are differentiated: x of convolutions and pooling,
  * both sides of matrix products and binary ops, the tensors of
  * concat/pack; never filters that are constants, shapes, axes, paddings or
- * slice bounds (csm_backward_operand says which). Backward functions may
- * allocate temporaries (they are not on the plain forward path). */
+ * slice bounds (csm_backward_operand says which). */
 #ifndef CSM_NN_GRAD_BACKWARD_H
 #define CSM_NN_GRAD_BACKWARD_H
 
-#include "../graph.h"
+#include "../ops/op.h"
 
-typedef struct csm_backward_args {
-  const csm_node *node;
-  const csm_tensor *in;   /* node->n_in operands */
-  const csm_tensor *out;  /* the forward output */
-  const csm_tensor *dout; /* dL/d(out), out's shape */
-  int k;                  /* the operand to differentiate */
-  csm_tensor *din;        /* += dL/d(in[k]), in[k]'s shape */
-} csm_backward_args;
-
-typedef csm_status (*csm_backward_fn)(const csm_backward_args *a);
-
-/* The backward function for op, or NULL if the op has none. */
+/* The backward function for op (csm_op_def.backward), or NULL if the op has
+ * none. */
 csm_backward_fn csm_backward_get(csm_op_kind op);
 
 /* 1 if operand k of a node of kind op with n_in operands carries a
- * gradient (a data operand), 0 for parameters (filters, biases, alphas,
- * shapes, axes, bounds, paddings, sizes). A data operand that is a constant
- * needs no gradient either; the tape skips those. */
+ * gradient (a data operand; csm_op_def.grad_operands), 0 for parameters
+ * (filters, biases, alphas, shapes, axes, bounds, paddings, sizes) and for
+ * inputs and constants. A data operand that is a constant needs no
+ * gradient either; the tape skips those. */
 int csm_backward_operand(csm_op_kind op, int k, int n_in);
 
 /* For the ops with a fused bias/activation (Conv2D, DepthwiseConv2D,
@@ -55,7 +45,8 @@ csm_status csm_backward_reduce(const csm_backward_args *a);  /* reduce_grad.c: M
  * order: din += dout), STRIDED_SLICE, PACK, CONCAT, DEPTH_TO_SPACE */
 csm_status csm_backward_movement(const csm_backward_args *a);
 /* ONNX additions (FLATTEN goes through csm_backward_movement; CAST has no
- * gradient: it only appears in shape arithmetic). */
+ * backward pass: it appears in shape arithmetic, and a float path through
+ * it is an error naming the node rather than a silent zero). */
 csm_status csm_backward_transpose(const csm_backward_args *a);        /* transpose_grad.c */
 csm_status csm_backward_gather(const csm_backward_args *a);           /* gather_grad.c */
 csm_status csm_backward_broadcast_to(const csm_backward_args *a);     /* broadcast_grad.c */

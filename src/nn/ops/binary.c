@@ -17,6 +17,7 @@
  * int32 arithmetic wraps like a store into an Int32Array; int32 Div (ONNX
  * shape arithmetic) truncates toward zero. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <omp.h>
 #include <string.h>
@@ -275,4 +276,8 @@ static csm_status binary_forward(const csm_node *n, const csm_tensor *in, csm_te
   return CSM_OK;
 }
 
-const csm_op_def csm_op_binary = {.infer = binary_infer, .forward = binary_forward};
+const csm_op_def csm_op_binary = {.infer = binary_infer,
+                                  .forward = binary_forward,
+                                  .backward = csm_backward_binary,
+                                  .grad_operands = CSM_GRAD_FIRST_TWO,
+                                  .flags = CSM_OP_ELEMENTWISE};

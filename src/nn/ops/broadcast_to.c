@@ -7,6 +7,7 @@
  * Forward walks the output in rows of its last (merged) dim: each row is
  * either a contiguous run of x (one memcpy) or one x element repeated. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <omp.h>
 #include <string.h>
@@ -140,5 +141,7 @@ static double broadcast_to_flops(const csm_node *n, const csm_tensor *in, const 
   return 0.0;
 }
 
-const csm_op_def csm_op_broadcast_to = {
-    .infer = broadcast_to_infer, .forward = broadcast_to_forward, .flops = broadcast_to_flops};
+const csm_op_def csm_op_broadcast_to = {.infer = broadcast_to_infer,
+                                        .forward = broadcast_to_forward,
+                                        .flops = broadcast_to_flops,
+                                        .backward = csm_backward_broadcast_to};

@@ -4,6 +4,7 @@
  * behaviour. Models cast only in shape arithmetic, so the planner usually
  * folds it; a cast to the same dtype is a copy. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <math.h>
 #include <string.h>
@@ -50,4 +51,5 @@ static csm_status cast_forward(const csm_node *n, const csm_tensor *in, csm_tens
   return CSM_OK;
 }
 
-const csm_op_def csm_op_cast = {.infer = cast_infer, .forward = cast_forward};
+const csm_op_def csm_op_cast = {
+    .infer = cast_infer, .forward = cast_forward, .flags = CSM_OP_ELEMENTWISE};

@@ -27,6 +27,7 @@
 #include "conv_reference.h"
 #include "conv_winograd.h"
 #include "gemm.h"
+#include "../grad/backward.h"
 
 enum {
   COL_FLOATS = 1 << 20,  /* im2col block target: 4 MB */
@@ -465,7 +466,9 @@ const csm_op_def csm_op_conv2d = {.infer = conv_infer,
                                   .flops = conv_flops,
                                   .prepared_size = conv_prepared_size,
                                   .prepare = conv_prepare,
-                                  .forward_prepared = conv_forward_prepared};
+                                  .forward_prepared = conv_forward_prepared,
+                                  .backward = csm_backward_conv2d,
+                                  .flags = CSM_OP_CONV | CSM_OP_WEIGHTED};
 
 /* ---- reference ---------------------------------------------------------- */
 

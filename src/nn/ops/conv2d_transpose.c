@@ -19,6 +19,7 @@
 #include "activation.h"
 #include "conv_reference.h"
 #include "gemm.h"
+#include "../grad/backward.h"
 
 enum { COL_FLOATS = 1 << 20 }; /* col block target: 4 MB */
 
@@ -245,4 +246,6 @@ const csm_op_def csm_op_conv2d_transpose = {.infer = tconv_infer,
                                             .flops = tconv_flops,
                                             .prepared_size = tconv_prepared_size,
                                             .prepare = tconv_prepare,
-                                            .forward_prepared = tconv_forward_prepared};
+                                            .forward_prepared = tconv_forward_prepared,
+                                            .backward = csm_backward_conv2d_transpose,
+                                            .flags = CSM_OP_CONV | CSM_OP_WEIGHTED};

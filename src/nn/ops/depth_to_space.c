@@ -3,6 +3,7 @@
  * row (n, h*b+i) and input column w, the b*C' values for j = 0..b-1 are
  * contiguous in both tensors, so each is one memcpy. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <string.h>
 
@@ -63,5 +64,7 @@ static double d2s_flops(const csm_node *n, const csm_tensor *in, const csm_tenso
   return 0.0;
 }
 
-const csm_op_def csm_op_depth_to_space = {
-    .infer = d2s_infer, .forward = d2s_forward, .flops = d2s_flops};
+const csm_op_def csm_op_depth_to_space = {.infer = d2s_infer,
+                                          .forward = d2s_forward,
+                                          .flops = d2s_flops,
+                                          .backward = csm_backward_movement};

@@ -13,6 +13,7 @@
 #include "activation.h"
 #include "conv_reference.h"
 #include "vec.h"
+#include "../grad/backward.h"
 
 enum { TILE = 4 };
 
@@ -200,8 +201,12 @@ static double dw_flops(const csm_node *n, const csm_tensor *in, const csm_tensor
   return 2.0 * px * (double)in[1].shape.d[0] * (double)in[1].shape.d[1];
 }
 
-const csm_op_def csm_op_depthwise_conv2d = {
-    .infer = dw_infer, .scratch = NULL, .forward = dw_forward, .flops = dw_flops};
+const csm_op_def csm_op_depthwise_conv2d = {.infer = dw_infer,
+                                            .scratch = NULL,
+                                            .forward = dw_forward,
+                                            .flops = dw_flops,
+                                            .backward = csm_backward_depthwise_conv2d,
+                                            .flags = CSM_OP_CONV | CSM_OP_WEIGHTED};
 
 csm_status csm_depthwise_conv2d_reference(const csm_node *n, const csm_tensor *in,
                                           csm_tensor *out) {

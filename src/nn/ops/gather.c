@@ -7,6 +7,7 @@
  * arithmetic, on int32 shape vectors (Gather(Shape(x), 0)), where the
  * planner folds it like any op whose operands are all constant. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <string.h>
 
@@ -99,5 +100,7 @@ static double gather_flops(const csm_node *n, const csm_tensor *in, const csm_te
   return 0.0;
 }
 
-const csm_op_def csm_op_gather = {
-    .infer = gather_infer, .forward = gather_forward, .flops = gather_flops};
+const csm_op_def csm_op_gather = {.infer = gather_infer,
+                                  .forward = gather_forward,
+                                  .flops = gather_flops,
+                                  .backward = csm_backward_gather};

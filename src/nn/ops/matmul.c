@@ -8,6 +8,7 @@
 
 #include "conv_reference.h"
 #include "gemm.h"
+#include "../grad/backward.h"
 
 typedef struct mm_geom {
   int64_t rows; /* leading dims x M; negative when the batch is not known */
@@ -154,7 +155,10 @@ const csm_op_def csm_op_matmul = {.infer = mm_infer,
                                   .flops = mm_flops,
                                   .prepared_size = mm_prepared_size,
                                   .prepare = mm_prepare,
-                                  .forward_prepared = mm_forward_prepared};
+                                  .forward_prepared = mm_forward_prepared,
+                                  .backward = csm_backward_matmul,
+                                  .grad_operands = CSM_GRAD_FIRST_TWO,
+                                  .flags = CSM_OP_WEIGHTED};
 
 csm_status csm_matmul_reference(const csm_node *nd, const csm_tensor *in, csm_tensor *out) {
   mm_geom g;

@@ -1,4 +1,10 @@
-/* The op interface: shape inference, scratch size and the forward pass.
+/* The op table: per op family, shape inference, scratch size, the forward
+ * pass, the backward pass, which operands carry gradients, and what kind of
+ * computation the op is (flags). Every question about an op kind, from the
+ * planner, the autodiff tape, the weight randomization or (through the
+ * public csm_model_node_flags) explain/, is answered from this one table
+ * (csm_op_def_get, ops/registry.c), so they cannot disagree; a new op is
+ * described once, in its family file.
  *
  * `in` holds one tensor per node input. During planning, shapes and dtypes
  * are always set; `data` is set only for constant inputs (weights and folded
@@ -9,6 +15,36 @@
 #define CSM_NN_OP_H
 
 #include "../graph.h"
+
+/* The arguments of a backward (vector-Jacobian) pass, for reverse-mode
+ * differentiation (autodiff.c; the passes are in grad/, one family per
+ * file). A backward function gets the node, its operands' values (all data
+ * set), its forward output and dL/d(output), and ADDS dL/d(operand k) into
+ * din (same shape as in[k], already allocated and initialized by the
+ * caller). Backward functions may allocate temporaries (they are not on
+ * the plain forward path). */
+typedef struct csm_backward_args {
+  const csm_node *node;
+  const csm_tensor *in;   /* node->n_in operands */
+  const csm_tensor *out;  /* the forward output */
+  const csm_tensor *dout; /* dL/d(out), out's shape */
+  int k;                  /* the operand to differentiate */
+  csm_tensor *din;        /* += dL/d(in[k]), in[k]'s shape */
+} csm_backward_args;
+
+typedef csm_status (*csm_backward_fn)(const csm_backward_args *a);
+
+/* Which operands of a node are data (carry a gradient), as opposed to
+ * parameters: filters, biases, alphas, shapes, axes, bounds, paddings,
+ * sizes. A data operand that is a constant needs no gradient either; the
+ * tape skips those. */
+typedef enum csm_grad_operands {
+  CSM_GRAD_X = 0,        /* in[0] only (the default): convolutions, pooling, unary ops */
+  CSM_GRAD_FIRST_TWO,    /* in[0] and in[1]: binary ops (PReLU: x and alpha), MatMul a and b */
+  CSM_GRAD_ALL,          /* every operand: Pack */
+  CSM_GRAD_ALL_BUT_LAST, /* every operand but the last (the axis): Concat */
+  CSM_GRAD_NONE,         /* none: Shape (its value depends on shapes only) */
+} csm_grad_operands;
 
 typedef struct csm_op_def {
   /* Sets out->dtype and out->shape (not data). Errors say what is wrong
@@ -32,10 +68,20 @@ typedef struct csm_op_def {
   void (*prepare)(const csm_node *n, const csm_tensor *in, void *prepared);
   csm_status (*forward_prepared)(const csm_node *n, const csm_tensor *in, csm_tensor *out,
                                  void *scratch, const void *prepared);
+  /* The backward pass (grad/backward.h), NULL if the op has none: a tape
+   * that has to differentiate through it fails and names the node. */
+  csm_backward_fn backward;
+  /* The operands the backward pass differentiates. */
+  csm_grad_operands grad_operands;
+  /* csm_op_flag bits (include/csm/nn.h): element-wise, convolution,
+   * weighted layer. */
+  unsigned flags;
 } csm_op_def;
 
-/* The definition for op (NULL for INPUT/CONST). */
+/* The definition for op (NULL for INPUT/CONST and out-of-range kinds). */
 const csm_op_def *csm_op_def_get(csm_op_kind op);
+/* The op's flags (csm_op_def.flags; 0 for INPUT/CONST). */
+unsigned csm_op_flags(csm_op_kind op);
 
 /* Shared shape helpers for ops. */
 /* Output size of a windowed op along one axis; -1 if invalid. Also returns the

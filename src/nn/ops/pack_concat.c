@@ -2,6 +2,7 @@
  * existing axis; the last input is the axis). Both copy, for every index of
  * the dims before the axis, one contiguous block from each input in turn. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <string.h>
 
@@ -134,6 +135,13 @@ static csm_status concat_forward(const csm_node *n, const csm_tensor *in, csm_te
   return CSM_OK;
 }
 
-const csm_op_def csm_op_pack = {.infer = pack_infer, .forward = pack_forward, .flops = no_flops};
-const csm_op_def csm_op_concat = {
-    .infer = concat_infer, .forward = concat_forward, .flops = no_flops};
+const csm_op_def csm_op_pack = {.infer = pack_infer,
+                                .forward = pack_forward,
+                                .flops = no_flops,
+                                .backward = csm_backward_movement,
+                                .grad_operands = CSM_GRAD_ALL};
+const csm_op_def csm_op_concat = {.infer = concat_infer,
+                                  .forward = concat_forward,
+                                  .flops = no_flops,
+                                  .backward = csm_backward_movement,
+                                  .grad_operands = CSM_GRAD_ALL_BUT_LAST};

@@ -3,6 +3,7 @@
  * the last dim at a time: a row either lies wholly in the padding (filled),
  * or is fill + one contiguous input row + fill. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <string.h>
 
@@ -120,4 +121,5 @@ static double pad_flops(const csm_node *n, const csm_tensor *in, const csm_tenso
   return 0.0;
 }
 
-const csm_op_def csm_op_pad = {.infer = pad_infer, .forward = pad_forward, .flops = pad_flops};
+const csm_op_def csm_op_pad = {
+    .infer = pad_infer, .forward = pad_forward, .flops = pad_flops, .backward = csm_backward_pad};

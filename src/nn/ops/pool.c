@@ -17,6 +17,7 @@
  * makes AvgPool divide by the window clipped to the padded input (padding
  * counts, the ceil_mode overhang does not: PyTorch's divisor). */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <math.h>
 #include <string.h>
@@ -204,7 +205,11 @@ static double pool_flops(const csm_node *n, const csm_tensor *in, const csm_tens
   return (double)csm_tensor_numel(out) * n->a.ksize[0] * n->a.ksize[1];
 }
 
-const csm_op_def csm_op_maxpool = {
-    .infer = pool_infer, .forward = pool_forward, .flops = pool_flops};
-const csm_op_def csm_op_avgpool = {
-    .infer = pool_infer, .forward = pool_forward, .flops = pool_flops};
+const csm_op_def csm_op_maxpool = {.infer = pool_infer,
+                                   .forward = pool_forward,
+                                   .flops = pool_flops,
+                                   .backward = csm_backward_pool};
+const csm_op_def csm_op_avgpool = {.infer = pool_infer,
+                                   .forward = pool_forward,
+                                   .flops = pool_flops,
+                                   .backward = csm_backward_pool};

@@ -14,6 +14,7 @@
  * contiguous outputs is accumulated together, which vectorizes; otherwise
  * each output sums a contiguous run. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <math.h>
 #include <string.h>
@@ -252,5 +253,7 @@ static double reduce_flops(const csm_node *n, const csm_tensor *in, const csm_te
   return (double)csm_tensor_numel(&in[0]);
 }
 
-const csm_op_def csm_op_reduce = {
-    .infer = reduce_infer, .forward = reduce_forward, .flops = reduce_flops};
+const csm_op_def csm_op_reduce = {.infer = reduce_infer,
+                                  .forward = reduce_forward,
+                                  .flops = reduce_flops,
+                                  .backward = csm_backward_reduce};

@@ -1,122 +1,107 @@
-/* Maps op kinds to their definitions, and holds helpers shared by ops. */
+/* The op table: each op kind's name and definition (forward, backward,
+ * flags; op.h), in one array indexed by kind, and helpers shared by ops. */
 #include "op.h"
 
 #include <stdio.h>
 
+#include "../grad/backward.h"
+
+typedef struct op_kind_entry {
+  const char *name;
+  const csm_op_def *def; /* NULL: INPUT, CONST (no computation) */
+} op_kind_entry;
+
+/* One row per kind: a kind without a name or definition here is caught by
+ * tests/nn/test_op_table.c. */
+static const op_kind_entry kinds[CSM_OP_COUNT] = {
+    [CSM_OP_INPUT] = {"Input", NULL},
+    [CSM_OP_CONST] = {"Const", NULL},
+    [CSM_OP_CONV2D] = {"Conv2D", &csm_op_conv2d},
+    [CSM_OP_DEPTHWISE_CONV2D] = {"DepthwiseConv2D", &csm_op_depthwise_conv2d},
+    [CSM_OP_MATMUL] = {"MatMul", &csm_op_matmul},
+    [CSM_OP_MAXPOOL] = {"MaxPool", &csm_op_maxpool},
+    [CSM_OP_AVGPOOL] = {"AvgPool", &csm_op_avgpool},
+    [CSM_OP_ADD] = {"Add", &csm_op_binary},
+    [CSM_OP_SUB] = {"Sub", &csm_op_binary},
+    [CSM_OP_MUL] = {"Mul", &csm_op_binary},
+    [CSM_OP_DIV] = {"Div", &csm_op_binary},
+    [CSM_OP_MAXIMUM] = {"Maximum", &csm_op_binary},
+    [CSM_OP_MINIMUM] = {"Minimum", &csm_op_binary},
+    [CSM_OP_PRELU] = {"Prelu", &csm_op_binary},
+    [CSM_OP_RELU] = {"Relu", &csm_op_unary},
+    [CSM_OP_RELU6] = {"Relu6", &csm_op_unary},
+    [CSM_OP_LEAKY_RELU] = {"LeakyRelu", &csm_op_unary},
+    [CSM_OP_SIGMOID] = {"Sigmoid", &csm_op_unary},
+    [CSM_OP_TANH] = {"Tanh", &csm_op_unary},
+    [CSM_OP_ABS] = {"Abs", &csm_op_unary},
+    [CSM_OP_SQUARE] = {"Square", &csm_op_unary},
+    [CSM_OP_SQRT] = {"Sqrt", &csm_op_unary},
+    [CSM_OP_RSQRT] = {"Rsqrt", &csm_op_unary},
+    [CSM_OP_EXP] = {"Exp", &csm_op_unary},
+    [CSM_OP_NEG] = {"Neg", &csm_op_unary},
+    [CSM_OP_SOFTMAX] = {"Softmax", &csm_op_softmax},
+    [CSM_OP_REDUCE_MEAN] = {"Mean", &csm_op_reduce},
+    [CSM_OP_REDUCE_SUM] = {"Sum", &csm_op_reduce},
+    [CSM_OP_REDUCE_MAX] = {"Max", &csm_op_reduce},
+    [CSM_OP_RESHAPE] = {"Reshape", &csm_op_reshape},
+    [CSM_OP_SQUEEZE] = {"Squeeze", &csm_op_squeeze},
+    [CSM_OP_EXPAND_DIMS] = {"ExpandDims", &csm_op_expand_dims},
+    [CSM_OP_IDENTITY] = {"Identity", &csm_op_identity},
+    [CSM_OP_SHAPE] = {"Shape", &csm_op_shape},
+    [CSM_OP_STRIDED_SLICE] = {"StridedSlice", &csm_op_strided_slice},
+    [CSM_OP_PACK] = {"Pack", &csm_op_pack},
+    [CSM_OP_CONCAT] = {"Concat", &csm_op_concat},
+    [CSM_OP_PAD] = {"Pad", &csm_op_pad},
+    [CSM_OP_RESIZE_BILINEAR] = {"ResizeBilinear", &csm_op_resize_bilinear},
+    [CSM_OP_DEPTH_TO_SPACE] = {"DepthToSpace", &csm_op_depth_to_space},
+    [CSM_OP_TRANSPOSE] = {"Transpose", &csm_op_transpose},
+    [CSM_OP_GATHER] = {"Gather", &csm_op_gather},
+    [CSM_OP_BROADCAST_TO] = {"BroadcastTo", &csm_op_broadcast_to},
+    [CSM_OP_CONV2D_TRANSPOSE] = {"Conv2DTranspose", &csm_op_conv2d_transpose},
+    [CSM_OP_HARD_SIGMOID] = {"HardSigmoid", &csm_op_unary},
+    [CSM_OP_HARD_SWISH] = {"HardSwish", &csm_op_unary},
+    [CSM_OP_RECIPROCAL] = {"Reciprocal", &csm_op_unary},
+    [CSM_OP_LOG_SOFTMAX] = {"LogSoftmax", &csm_op_softmax},
+    [CSM_OP_RESIZE_NEAREST] = {"ResizeNearestNeighbor", &csm_op_resize_nearest},
+    [CSM_OP_FLATTEN] = {"Flatten", &csm_op_flatten},
+    [CSM_OP_CAST] = {"Cast", &csm_op_cast},
+};
+
+static const op_kind_entry *kind_entry(csm_op_kind op) {
+  return (int)op >= 0 && op < CSM_OP_COUNT ? &kinds[op] : NULL;
+}
+
 const csm_op_def *csm_op_def_get(csm_op_kind op) {
-  switch (op) {
-  case CSM_OP_CONV2D: return &csm_op_conv2d;
-  case CSM_OP_DEPTHWISE_CONV2D: return &csm_op_depthwise_conv2d;
-  case CSM_OP_MATMUL: return &csm_op_matmul;
-  case CSM_OP_MAXPOOL: return &csm_op_maxpool;
-  case CSM_OP_AVGPOOL: return &csm_op_avgpool;
-  case CSM_OP_ADD:
-  case CSM_OP_SUB:
-  case CSM_OP_MUL:
-  case CSM_OP_DIV:
-  case CSM_OP_MAXIMUM:
-  case CSM_OP_MINIMUM:
-  case CSM_OP_PRELU: return &csm_op_binary;
-  case CSM_OP_RELU:
-  case CSM_OP_RELU6:
-  case CSM_OP_LEAKY_RELU:
-  case CSM_OP_SIGMOID:
-  case CSM_OP_TANH:
-  case CSM_OP_ABS:
-  case CSM_OP_SQUARE:
-  case CSM_OP_SQRT:
-  case CSM_OP_RSQRT:
-  case CSM_OP_EXP:
-  case CSM_OP_NEG: return &csm_op_unary;
-  case CSM_OP_SOFTMAX: return &csm_op_softmax;
-  case CSM_OP_REDUCE_MEAN:
-  case CSM_OP_REDUCE_SUM:
-  case CSM_OP_REDUCE_MAX: return &csm_op_reduce;
-  case CSM_OP_RESHAPE: return &csm_op_reshape;
-  case CSM_OP_SQUEEZE: return &csm_op_squeeze;
-  case CSM_OP_EXPAND_DIMS: return &csm_op_expand_dims;
-  case CSM_OP_IDENTITY: return &csm_op_identity;
-  case CSM_OP_SHAPE: return &csm_op_shape;
-  case CSM_OP_STRIDED_SLICE: return &csm_op_strided_slice;
-  case CSM_OP_PACK: return &csm_op_pack;
-  case CSM_OP_CONCAT: return &csm_op_concat;
-  case CSM_OP_PAD: return &csm_op_pad;
-  case CSM_OP_RESIZE_BILINEAR: return &csm_op_resize_bilinear;
-  case CSM_OP_DEPTH_TO_SPACE: return &csm_op_depth_to_space;
-  case CSM_OP_TRANSPOSE: return &csm_op_transpose;
-  case CSM_OP_GATHER: return &csm_op_gather;
-  case CSM_OP_BROADCAST_TO: return &csm_op_broadcast_to;
-  case CSM_OP_CONV2D_TRANSPOSE: return &csm_op_conv2d_transpose;
-  case CSM_OP_HARD_SIGMOID:
-  case CSM_OP_HARD_SWISH:
-  case CSM_OP_RECIPROCAL: return &csm_op_unary;
-  case CSM_OP_LOG_SOFTMAX: return &csm_op_softmax;
-  case CSM_OP_RESIZE_NEAREST: return &csm_op_resize_nearest;
-  case CSM_OP_FLATTEN: return &csm_op_flatten;
-  case CSM_OP_CAST: return &csm_op_cast;
-  case CSM_OP_INPUT:
-  case CSM_OP_CONST:
-  case CSM_OP_COUNT: break;
-  }
-  return NULL;
+  const op_kind_entry *e = kind_entry(op);
+  return e ? e->def : NULL;
 }
 
 const char *csm_op_name(csm_op_kind op) {
-  static const char *const names[CSM_OP_COUNT] = {
-      [CSM_OP_INPUT] = "Input",
-      [CSM_OP_CONST] = "Const",
-      [CSM_OP_CONV2D] = "Conv2D",
-      [CSM_OP_DEPTHWISE_CONV2D] = "DepthwiseConv2D",
-      [CSM_OP_MATMUL] = "MatMul",
-      [CSM_OP_MAXPOOL] = "MaxPool",
-      [CSM_OP_AVGPOOL] = "AvgPool",
-      [CSM_OP_ADD] = "Add",
-      [CSM_OP_SUB] = "Sub",
-      [CSM_OP_MUL] = "Mul",
-      [CSM_OP_DIV] = "Div",
-      [CSM_OP_MAXIMUM] = "Maximum",
-      [CSM_OP_MINIMUM] = "Minimum",
-      [CSM_OP_PRELU] = "Prelu",
-      [CSM_OP_RELU] = "Relu",
-      [CSM_OP_RELU6] = "Relu6",
-      [CSM_OP_LEAKY_RELU] = "LeakyRelu",
-      [CSM_OP_SIGMOID] = "Sigmoid",
-      [CSM_OP_TANH] = "Tanh",
-      [CSM_OP_ABS] = "Abs",
-      [CSM_OP_SQUARE] = "Square",
-      [CSM_OP_SQRT] = "Sqrt",
-      [CSM_OP_RSQRT] = "Rsqrt",
-      [CSM_OP_EXP] = "Exp",
-      [CSM_OP_NEG] = "Neg",
-      [CSM_OP_SOFTMAX] = "Softmax",
-      [CSM_OP_REDUCE_MEAN] = "Mean",
-      [CSM_OP_REDUCE_SUM] = "Sum",
-      [CSM_OP_REDUCE_MAX] = "Max",
-      [CSM_OP_RESHAPE] = "Reshape",
-      [CSM_OP_TRANSPOSE] = "Transpose",
-      [CSM_OP_GATHER] = "Gather",
-      [CSM_OP_BROADCAST_TO] = "BroadcastTo",
-      [CSM_OP_CONV2D_TRANSPOSE] = "Conv2DTranspose",
-      [CSM_OP_HARD_SIGMOID] = "HardSigmoid",
-      [CSM_OP_HARD_SWISH] = "HardSwish",
-      [CSM_OP_RECIPROCAL] = "Reciprocal",
-      [CSM_OP_LOG_SOFTMAX] = "LogSoftmax",
-      [CSM_OP_RESIZE_NEAREST] = "ResizeNearestNeighbor",
-      [CSM_OP_FLATTEN] = "Flatten",
-      [CSM_OP_CAST] = "Cast",
-      [CSM_OP_SQUEEZE] = "Squeeze",
-      [CSM_OP_EXPAND_DIMS] = "ExpandDims",
-      [CSM_OP_IDENTITY] = "Identity",
-      [CSM_OP_SHAPE] = "Shape",
-      [CSM_OP_STRIDED_SLICE] = "StridedSlice",
-      [CSM_OP_PACK] = "Pack",
-      [CSM_OP_CONCAT] = "Concat",
-      [CSM_OP_PAD] = "Pad",
-      [CSM_OP_RESIZE_BILINEAR] = "ResizeBilinear",
-      [CSM_OP_DEPTH_TO_SPACE] = "DepthToSpace",
-  };
-  if ((int)op < 0 || op >= CSM_OP_COUNT || !names[op]) return "?";
-  return names[op];
+  const op_kind_entry *e = kind_entry(op);
+  return e && e->name ? e->name : "?";
+}
+
+unsigned csm_op_flags(csm_op_kind op) {
+  const csm_op_def *d = csm_op_def_get(op);
+  return d ? d->flags : 0;
+}
+
+csm_backward_fn csm_backward_get(csm_op_kind op) {
+  const csm_op_def *d = csm_op_def_get(op);
+  return d ? d->backward : NULL;
+}
+
+int csm_backward_operand(csm_op_kind op, int k, int n_in) {
+  const csm_op_def *d = csm_op_def_get(op);
+  if (!d || k < 0 || k >= n_in) return 0;
+  switch (d->grad_operands) {
+  case CSM_GRAD_X: return k == 0;
+  case CSM_GRAD_FIRST_TWO: return k < 2;
+  case CSM_GRAD_ALL: return 1;
+  case CSM_GRAD_ALL_BUT_LAST: return k < n_in - 1;
+  case CSM_GRAD_NONE: return 0;
+  }
+  return 0;
 }
 
 int64_t csm_window_out(int64_t in, int k, int stride, int dilation, csm_padding pad,

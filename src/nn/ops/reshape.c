@@ -3,6 +3,7 @@
  * the input's storage and never calls forward; forward still works as a plain
  * copy for executors that do not alias. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <string.h>
 
@@ -167,13 +168,29 @@ static csm_status flatten_infer(const csm_node *n, const csm_tensor *in, csm_ten
   return csm_shape_numel(&out->shape, &(size_t){0});
 }
 
-const csm_op_def csm_op_reshape = {
-    .infer = reshape_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
-const csm_op_def csm_op_squeeze = {
-    .infer = squeeze_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
-const csm_op_def csm_op_expand_dims = {
-    .infer = expand_dims_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
-const csm_op_def csm_op_identity = {
-    .infer = identity_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
-const csm_op_def csm_op_flatten = {
-    .infer = flatten_infer, .forward = alias_forward, .flops = no_flops, .alias = 1};
+const csm_op_def csm_op_reshape = {.infer = reshape_infer,
+                                   .forward = alias_forward,
+                                   .flops = no_flops,
+                                   .alias = 1,
+                                   .backward = csm_backward_movement};
+const csm_op_def csm_op_squeeze = {.infer = squeeze_infer,
+                                   .forward = alias_forward,
+                                   .flops = no_flops,
+                                   .alias = 1,
+                                   .backward = csm_backward_movement};
+const csm_op_def csm_op_expand_dims = {.infer = expand_dims_infer,
+                                       .forward = alias_forward,
+                                       .flops = no_flops,
+                                       .alias = 1,
+                                       .backward = csm_backward_movement};
+const csm_op_def csm_op_identity = {.infer = identity_infer,
+                                    .forward = alias_forward,
+                                    .flops = no_flops,
+                                    .alias = 1,
+                                    .backward = csm_backward_movement,
+                                    .flags = CSM_OP_ELEMENTWISE};
+const csm_op_def csm_op_flatten = {.infer = flatten_infer,
+                                   .forward = alias_forward,
+                                   .flops = no_flops,
+                                   .alias = 1,
+                                   .backward = csm_backward_movement};

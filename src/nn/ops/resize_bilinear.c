@@ -9,6 +9,7 @@
  * floor(in * scale) and the source coordinate uses 1/scale as the ratio (ONNX
  * Runtime, PyTorch's scale_factor) instead of in/out. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <math.h>
 
@@ -125,5 +126,7 @@ static double resize_flops(const csm_node *n, const csm_tensor *in, const csm_te
   return 9.0 * (double)csm_tensor_numel(out);
 }
 
-const csm_op_def csm_op_resize_bilinear = {
-    .infer = resize_infer, .forward = resize_forward, .flops = resize_flops};
+const csm_op_def csm_op_resize_bilinear = {.infer = resize_infer,
+                                           .forward = resize_forward,
+                                           .flops = resize_flops,
+                                           .backward = csm_backward_resize_bilinear};

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "op.h"
+#include "../grad/backward.h"
 
 void csm_resize_nearest_map(const csm_node *n, int axis, int64_t in, int64_t out, int64_t *map) {
   const int half = n->a.half_pixel_centers, align = n->a.align_corners;
@@ -85,5 +86,7 @@ static csm_status nearest_forward(const csm_node *n, const csm_tensor *in, csm_t
   return CSM_OK;
 }
 
-const csm_op_def csm_op_resize_nearest = {
-    .infer = nearest_infer, .scratch = nearest_scratch, .forward = nearest_forward};
+const csm_op_def csm_op_resize_nearest = {.infer = nearest_infer,
+                                          .scratch = nearest_scratch,
+                                          .forward = nearest_forward,
+                                          .backward = csm_backward_resize_nearest};

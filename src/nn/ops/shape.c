@@ -2,6 +2,7 @@
  * the graph is planned, so the planner folds this op into a constant; forward
  * exists for executors that do not fold. */
 #include "op.h"
+#include "../grad/backward.h"
 
 static csm_status shape_infer(const csm_node *n, const csm_tensor *in, csm_tensor *out) {
   const csm_shape *s = &in[0].shape;
@@ -36,5 +37,7 @@ static double shape_flops(const csm_node *n, const csm_tensor *in, const csm_ten
   return 0.0;
 }
 
-const csm_op_def csm_op_shape = {
-    .infer = shape_infer, .forward = shape_forward, .flops = shape_flops};
+const csm_op_def csm_op_shape = {.infer = shape_infer,
+                                 .forward = shape_forward,
+                                 .flops = shape_flops,
+                                 .grad_operands = CSM_GRAD_NONE};

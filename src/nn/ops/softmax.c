@@ -11,6 +11,7 @@
  * float32 results equal glibc's for every float input. */
 #include "op.h"
 #include "vmath.h"
+#include "../grad/backward.h"
 
 #include <math.h>
 
@@ -112,5 +113,7 @@ static double softmax_flops(const csm_node *n, const csm_tensor *in, const csm_t
   return 4.0 * (double)csm_tensor_numel(out); /* max, subtract and exp, sum, divide */
 }
 
-const csm_op_def csm_op_softmax = {
-    .infer = softmax_infer, .forward = softmax_forward, .flops = softmax_flops};
+const csm_op_def csm_op_softmax = {.infer = softmax_infer,
+                                   .forward = softmax_forward,
+                                   .flops = softmax_flops,
+                                   .backward = csm_backward_softmax};

@@ -6,6 +6,7 @@
  * processing shape with shrunk dims dropped and new axes inserted, which
  * does not change the element order. */
 #include "strided_slice.h"
+#include "../grad/backward.h"
 
 #include <string.h>
 
@@ -207,5 +208,7 @@ static double slice_flops(const csm_node *n, const csm_tensor *in, const csm_ten
   return 0.0;
 }
 
-const csm_op_def csm_op_strided_slice = {
-    .infer = slice_infer, .forward = slice_forward, .flops = slice_flops};
+const csm_op_def csm_op_strided_slice = {.infer = slice_infer,
+                                         .forward = slice_forward,
+                                         .flops = slice_flops,
+                                         .backward = csm_backward_movement};

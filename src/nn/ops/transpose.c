@@ -11,6 +11,7 @@
  * (0,3,1,2)), become [N, C, HW] <-> [N, HW, C]: the tiled case, with
  * dedicated (vectorizable) loops for 2 to 4 channels, the images. */
 #include "op.h"
+#include "../grad/backward.h"
 
 #include <omp.h>
 #include <string.h>
@@ -278,5 +279,7 @@ static double transpose_flops(const csm_node *n, const csm_tensor *in, const csm
   return 0.0;
 }
 
-const csm_op_def csm_op_transpose = {
-    .infer = transpose_infer, .forward = transpose_forward, .flops = transpose_flops};
+const csm_op_def csm_op_transpose = {.infer = transpose_infer,
+                                     .forward = transpose_forward,
+                                     .flops = transpose_flops,
+                                     .backward = csm_backward_transpose};

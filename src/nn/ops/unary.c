@@ -20,6 +20,7 @@
  * float32 division (correctly rounded). */
 #include "op.h"
 #include "vmath.h"
+#include "../grad/backward.h"
 
 #include <math.h>
 
@@ -154,4 +155,7 @@ static csm_status unary_forward(const csm_node *n, const csm_tensor *in, csm_ten
   return CSM_OK;
 }
 
-const csm_op_def csm_op_unary = {.infer = unary_infer, .forward = unary_forward};
+const csm_op_def csm_op_unary = {.infer = unary_infer,
+                                 .forward = unary_forward,
+                                 .backward = csm_backward_unary,
+                                 .flags = CSM_OP_ELEMENTWISE};
