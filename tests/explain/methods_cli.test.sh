@@ -99,9 +99,9 @@ PY
 ls "$tmp/san"/*_sanity_gradient.png >/dev/null 2>&1 || fail "sanity -o wrote no strips"
 
 # ---- verify and identify (embed-faceres): every face of a sample its map ----
-shared=${CSM_SHARED_DATA:-}
-F=$shared/faceapi
-if [ -d "$F/amy" ] && [ -f "$models/faceres.json" ]; then
+F=${CSM_TEST_DATA:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../data" && pwd)}/faceapi
+[ -d "$F/amy" ] || fail "$F missing (tests/data is in the repository)"
+if [ -f "$models/faceres.json" ]; then
   "$csm" compare --task verify --threshold 0.585 --methods gradcam,gradient --quiet \
     "$F/amy/amy1.png" "$F/amy/amy2.png" -o "$tmp/vcmp" 2>"$tmp/err" || fail "verify compare: $(cat "$tmp/err")"
   mkdir -p "$tmp/gallery/amy" "$tmp/gallery/howard"
@@ -126,7 +126,7 @@ a = np.load(os.path.join(sys.argv[2], f["maps"]["gradient"]["npy"]))
 assert a.shape == (224, 224) and a.max() > 0
 PY
 else
-  echo "no ../shared/data/faceapi or faceres: verify/identify part skipped"
+  echo "faceres not installed: verify/identify part skipped"
 fi
 
 # ---- models --layers ----------------------------------------------------------

@@ -4,17 +4,16 @@
 # calibrated), zero-shot identification against a gallery (Eq. 7), the
 # head-pose bins, and a custom model given by its file and flags (it must
 # score exactly as the same model in the zoo). Uses the labelled faces of
-# ../shared/data/faceapi; skips (77) without them or the models.
+# tests/data/faceapi; skips (77) without the models.
 set -uo pipefail
 csm=${CSM_BIN:?}
 models=${CSM_MODELS_DIR:?}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-shared=${CSM_SHARED_DATA:-$here/../../../shared/data}
-F=$shared/faceapi
+F=${CSM_TEST_DATA:-$here/../data}/faceapi
 for f in faceres gender facemesh blazeface-back blazeface-front; do
   [ -f "$models/$f.json" ] || { echo "model $f not installed: skipped"; exit 77; }
 done
-[ -d "$F/amy" ] || { echo "$F absent: skipped"; exit 77; }
+[ -d "$F/amy" ] || { echo "FAIL $F missing (tests/data is in the repository)"; exit 1; }
 py=/usr/bin/python3
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/csm-tasks-cis.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

@@ -4,7 +4,7 @@
  * every PRNet vertex a 15 x 15 black square at the vertex's input pixel,
  * d_k = f_c(I) - f_c(I occluded at k); on the canonical frame H += d_k and
  * N += 1 over the 15 x 15 square at the canonical vertex, CIS = H / N on the
- * visible canonical pixels. Skipped without ../shared/data/celeba-prnet. */
+ * visible canonical pixels. Data: tests/data/celeba-prnet. */
 #include "csm_test.h"
 
 #include <math.h>
@@ -21,8 +21,7 @@ static char g_dir[512];
 static int have_data(void) {
   struct stat st;
   char p[600];
-  snprintf(g_dir, sizeof g_dir, "%s/celeba-prnet",
-           csm_test_env("CSM_SHARED_DATA", "../shared/data"));
+  snprintf(g_dir, sizeof g_dir, "%s/celeba-prnet", csm_test_env("CSM_TEST_DATA", "tests/data"));
   snprintf(p, sizeof p, "%s/frontal_mesh.mat", g_dir);
   return stat(p, &st) == 0;
 }
@@ -141,7 +140,7 @@ static void one_image(const char *id, csm_task *task, const csm_prnet_canon *pc)
 
 static void test_prnet_mode(void **state) {
   (void)state;
-  if (!have_data()) skip();
+  if (!have_data()) fail_msg("%s: missing (tests/data is in the repository)", g_dir);
   char model[4096];
   if (!csm_test_model_path("faceres", model, sizeof model)) skip();
   char p[700];

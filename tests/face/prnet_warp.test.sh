@@ -2,12 +2,12 @@
 # csm warp --align prnet: the reference implementation's own inputs (CelebA
 # images with their PRNet meshes, the frontal mesh and image) frontalized
 # from the CLI, and its error contract (a missing or wrong mesh exits 2 with
-# one line naming the file and writes nothing). Skips (77) without
-# $CSM_SHARED_DATA/celeba-prnet.
+# one line naming the file and writes nothing). Data: tests/data/celeba-prnet
+# (part of the repository: missing is a failure).
 set -uo pipefail
 csm=${CSM_BIN:?}
-data=${CSM_SHARED_DATA:-../shared/data}/celeba-prnet
-[ -f "$data/frontal_mesh.mat" ] && [ -d "$data/meshes" ] || { echo "no celeba-prnet data: skipped"; exit 77; }
+data=${CSM_TEST_DATA:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../data" && pwd)}/celeba-prnet
+[ -f "$data/frontal_mesh.mat" ] && [ -d "$data/meshes" ] || { echo "FAIL $data: missing"; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/csm-prnet-warp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -22,7 +22,7 @@ for m in "$data"/meshes/*_mesh.mat; do
   [ -f "$data/images/$id.jpg" ] && ids+=("$id")
   [ ${#ids[@]} = 2 ] && break
 done
-[ ${#ids[@]} = 2 ] || { echo "fewer than two image/mesh pairs: skipped"; exit 77; }
+[ ${#ids[@]} = 2 ] || { echo "FAIL $data: fewer than two image/mesh pairs"; exit 1; }
 a=${ids[0]} b=${ids[1]}
 canon=(--canonical-mesh "$data/frontal_mesh.mat")
 

@@ -1,5 +1,5 @@
 /* MATLAB .mat reading: hand-written files for every class, base and error
- * case; the real PRNet files (skipped without ../shared/data); truncated and
+ * case; the real PRNet files (tests/data/celeba-prnet); truncated and
  * byte-flipped copies, which must fail cleanly, never crash. */
 #include "csm_test.h"
 
@@ -176,16 +176,18 @@ static void test_not_mat(void **state) {
   assert_int_equal(csm_mat_read_matrix(g_tmp, "v", &d, &r, &c), CSM_EIO); /* a directory */
 }
 
-static const char *shared_dir(char *buf, size_t len) {
-  snprintf(buf, len, "%s/celeba-prnet", csm_test_env("CSM_SHARED_DATA", "../shared/data"));
+/* tests/data/celeba-prnet: part of the repository, so absent is a failure. */
+static const char *data_dir(char *buf, size_t len) {
+  snprintf(buf, len, "%s/celeba-prnet", csm_test_env("CSM_TEST_DATA", "tests/data"));
   struct stat st;
-  return stat(buf, &st) == 0 ? buf : NULL;
+  if (stat(buf, &st) != 0) fail_msg("%s: missing (tests/data is in the repository)", buf);
+  return buf;
 }
 
 static void test_real(void **state) {
   (void)state;
   char dir[512], p[1024];
-  if (!shared_dir(dir, sizeof dir)) skip();
+  data_dir(dir, sizeof dir);
   snprintf(p, sizeof p, "%s/frontal_mesh.mat", dir);
   float *v, *col;
   int r, c, n;
@@ -247,10 +249,10 @@ static void write_variant(const unsigned char *src, size_t len, long flip, const
 static void test_hostile(void **state) {
   (void)state;
   char dir[512], p[1024];
-  if (!shared_dir(dir, sizeof dir)) skip();
+  data_dir(dir, sizeof dir);
   snprintf(p, sizeof p, "%s/meshes/000686_mesh.mat", dir);
   FILE *f = fopen(p, "rb");
-  if (!f) skip();
+  assert_non_null(f);
   static unsigned char buf[1 << 17];
   size_t len = fread(buf, 1, sizeof buf, f);
   fclose(f);
@@ -299,11 +301,5 @@ int main(void) {
       cmocka_unit_test(test_classes), cmocka_unit_test(test_v73),  cmocka_unit_test(test_triangles),
       cmocka_unit_test(test_not_mat), cmocka_unit_test(test_real), cmocka_unit_test(test_hostile),
   };
-  char dir[512];
-  int failed = cmocka_run_group_tests(tests, NULL, NULL);
-  if (!failed && !shared_dir(dir, sizeof dir)) {
-    fprintf(stderr, "../shared/data/celeba-prnet absent: real-file tests skipped\n");
-    return CSM_TEST_SKIP;
-  }
-  return failed;
+  return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,9 +11,9 @@
 # Inputs: real face crops, cut from the sample photos (tests/oracles/
 # face_crops.txt) by tests/oracles/crop.mjs (jpeg-js, bilinear; not csm's image
 # code), normalized per model and given to both engines as the same NCHW .npy:
-# per model a batch of 3 and a batch of 1 (another crop). When
-# ../shared/data/faceapi is there, also a batch of 3 and one of 1 from four
-# labelled face crops (amy, raj, sheldon, penny; resized by `csm infer
+# per model a batch of 3 and a batch of 1 (another crop); also a batch of 3
+# and one of 1 from four
+# labelled face crops of tests/data/faceapi (amy, raj, sheldon, penny; resized by `csm infer
 # --save-input`, the only use of csm's image code here).
 # csm runs each case with `csm infer --model M.onnx --npy IN --out PREFIX --json`;
 # torch_models.py compare checks output names and shapes and, per output, the
@@ -25,7 +25,7 @@
 # output's spread over the batch (its input-dependent share).
 #
 # Environment (ctest sets these, see tests/CMakeLists.txt): CSM_BIN,
-# CSM_SOURCE_DIR, CSM_SAMPLES_DIR, CSM_NPM_DIR, CSM_SHARED_DATA, CSM_TEST_TMP,
+# CSM_SOURCE_DIR, CSM_SAMPLES_DIR, CSM_NPM_DIR, CSM_TEST_DATA, CSM_TEST_TMP,
 # CSM_THREADS. Optional:
 #   CSM_ONNX_MODELS="resnet18,facenet"  only these variants (torch_models.py's names)
 #   CSM_ONNX_TOL=1e-4
@@ -37,7 +37,7 @@ set -euo pipefail
 SRC=${CSM_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 ORACLES=$SRC/tests/oracles
 SAMPLES_DIR=${CSM_SAMPLES_DIR:-$SRC/data/samples}
-SHARED=${CSM_SHARED_DATA:-$SRC/../shared/data}
+TEST_DATA=${CSM_TEST_DATA:-$SRC/tests/data}
 export CSM_NPM_DIR=${CSM_NPM_DIR:-$SRC/deps/npm/node_modules}
 CSM_BIN=${CSM_BIN:-$SRC/build/csm}
 PY=${CSM_TORCH_PYTHON:-/usr/bin/python3}
@@ -89,9 +89,9 @@ for s in 224 112; do
 done
 faces=()
 FACES=(amy/amy1.png raj/raj1.png sheldon/sheldon2.png penny/penny3.png)
-if [[ -f $SHARED/faceapi/${FACES[0]} ]]; then
+if [[ -f $TEST_DATA/faceapi/${FACES[0]} ]]; then
   files=()
-  for f in "${FACES[@]}"; do files+=("$SHARED/faceapi/$f"); done
+  for f in "${FACES[@]}"; do files+=("$TEST_DATA/faceapi/$f"); done
   # Installed zoo models with 224x224x3 and 112x112x3 inputs: only their input
   # size matters here (csm resizes each whole crop, values in [0,1]).
   for pair in 224:faceres 112:mobileface; do
@@ -100,7 +100,7 @@ if [[ -f $SHARED/faceapi/${FACES[0]} ]]; then
   done
   faces=(--faces224 "$TMP/faces224.npy" --faces112 "$TMP/faces112.npy")
 else
-  echo "onnx_models: $SHARED/faceapi not found: the labelled-face batches are skipped (samples only)"
+  die "$TEST_DATA/faceapi/${FACES[0]} missing (tests/data is in the repository)"
 fi
 
 # ---- PyTorch: export and reference outputs -------------------------------------------

@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # csm classify / csm tasks: the CLI contract, and accuracy on the labelled
-# faces of ../shared/data/faceapi: gender on 40 crops of eight people (three
+# faces of tests/data/faceapi: gender on 40 crops of eight people (three
 # women, five men), expression on seven photos named by their expression.
-# Skips (77) without the models or the shared data.
+# Skips (77) without the models; the faces are in the repository.
 set -uo pipefail
 csm=${CSM_BIN:?}
 models=${CSM_MODELS_DIR:?}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-shared=${CSM_SHARED_DATA:-$root/../shared/data}
-faces=$shared/faceapi
+faces=${CSM_TEST_DATA:-$root/tests/data}/faceapi
 MIN_GENDER=${CSM_CLASSIFY_MIN_GENDER:-36}         # of 40
 MIN_EXPRESSION=${CSM_CLASSIFY_MIN_EXPRESSION:-4} # of 7
 MIN_AGREE=${CSM_CLASSIFY_MIN_AGREE:-6}            # of 7, with human 3.3.6's labels
@@ -17,7 +16,7 @@ MIN_AGREE=${CSM_CLASSIFY_MIN_AGREE:-6}            # of 7, with human 3.3.6's lab
 for f in faceres emotion blazeface-back blazeface-front; do
   [ -f "$models/$f.json" ] || { echo "model $f not installed: skipped"; exit 77; }
 done
-[ -d "$faces/amy" ] || { echo "$faces absent: skipped"; exit 77; }
+[ -d "$faces/amy" ] || { echo "FAIL $faces missing (tests/data is in the repository)"; exit 1; }
 command -v python3 >/dev/null || { echo "python3 not found: skipped"; exit 77; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/csm-classify.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
