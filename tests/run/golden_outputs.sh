@@ -14,6 +14,7 @@ set -euo pipefail
 csm=$1
 out=$2
 mkdir -p "$out/stdout"
+export CSM_MODELS_DIR=${CSM_MODELS_DIR:-$PWD/models}
 s=data/samples
 common=(--size 64 --stride 8 --quiet --threads 2)
 "$csm" cis --task gender "$s/sample3.jpg" -o "$out/cis" "${common[@]}"
@@ -25,12 +26,15 @@ common=(--size 64 --stride 8 --quiet --threads 2)
 "$csm" sanity --task gender "$s/sample3.jpg" --methods cis,gradcam --steps 2 --json \
   -o "$out/sanity" "${common[@]}" >"$out/stdout/sanity.json"
 # The demo on one photo (its own samples folder).
-mkdir -p "$out/.samples"
-ln -sf "$PWD/$s/sample3.jpg" "$out/.samples/sample3.jpg"
-CSM_SAMPLES_DIR="$out/.samples" CSM_PROGRESS=0 "$csm" demo --tasks age -o "$out/demo" --threads 2 2>/dev/null
-rm -rf "$out/.samples"
+# The demo on one photo, from inside OUT_DIR so that the paths it records
+# (and their hash in run.json) are the same wherever OUT_DIR is.
+mkdir -p "$out/samples"
+ln -sf "$PWD/$s/sample3.jpg" "$out/samples/sample3.jpg"
+csm_abs=$(cd "$(dirname "$csm")" && pwd)/$(basename "$csm")
+(cd "$out" && CSM_SAMPLES_DIR=samples CSM_PROGRESS=0 "$csm_abs" demo --tasks age -o demo --threads 2 2>/dev/null)
+rm -rf "$out/samples"
 # Normalize the JSON files (and the report's embedded run.json copies).
-python3 - "$out" "$PWD" "${CSM_MODELS_DIR:-$PWD/models}" <<'PY'
+python3 - "$out" "$PWD" "$CSM_MODELS_DIR" <<'PY'
 import json, os, re, sys
 out, src, models = sys.argv[1], sys.argv[2], sys.argv[3]
 out_abs = os.path.abspath(out)
@@ -56,8 +60,11 @@ for root, _, files in os.walk(out):
         elif f.endswith(".html"):
             with open(p) as fp:
                 t = fp.read()
-            t = t.replace(out_abs, "<out>").replace(out, "<out>").replace(src, "<src>")
+            for a, b in ((out_abs, "<out>"), (out, "<out>"), (os.path.abspath(models), "<models>"),
+                         (src, "<src>")):
+                t = t.replace(a, b)
             # run times shown on the page
+            t = re.sub(r"(<th>seconds</th><td>)[^<]*", r"\1<t>", t)
             t = re.sub(r"\d+(\.\d+)? s\b", "<t> s", t)
             with open(p, "w") as fp:
                 fp.write(t)
