@@ -2,7 +2,7 @@
  *                 [--batch B] [--pin]
  *
  * Occlusion saliency speed of csm on one face: the face is found and aligned
- * as `csm cis` does (src/cli/explain_common.c: the task's detector settings
+ * as `csm cis` does (src/run/explain_options.c: the task's detector settings
  * with the mesh, the canonical face's 468 mesh points as centres on a 256 x 256
  * canonical raster, the engine's default patch, fill and batch), then
  * csm_occlusion_run + csm_cis_compute run once to warm up and R times (default

@@ -48,7 +48,12 @@ void *csm_malloc_array(size_t count, size_t size);
 
 /* Threads used by ops (OpenMP) and by OpenBLAS; n <= 0 means all cores. */
 void csm_set_threads(int n);
+/* The thread count: the calling thread's own (csm_set_thread_local_threads)
+ * if set, else the process's. */
 int csm_threads(void);
+/* The calling thread's own count, for worker threads that each run models
+ * (csm_cms_run's jobs): sets nothing that other threads read. */
+void csm_set_thread_local_threads(int n);
 
 /* Monotonic seconds, for progress and benchmarks. */
 double csm_now(void);
@@ -90,6 +95,16 @@ csm_status csm_atomic_file_open(const char *path, csm_atomic_file **out);
 FILE *csm_atomic_file_stream(csm_atomic_file *f);
 csm_status csm_atomic_file_commit(csm_atomic_file *f);
 void csm_atomic_file_abort(csm_atomic_file *f);
+
+/* Creates the folder and its missing parents (mkdir -p); an existing file
+ * of that name is CSM_EIO naming it. */
+csm_status csm_make_dirs(const char *dir);
+
+/* ---- JSON writing (src/core/json_write.c) ---------------------------------- */
+/* A JSON string literal of s (quotes and control characters escaped). */
+void csm_json_string(FILE *fp, const char *s);
+/* A number with 9 significant digits; NaN and infinities as null. */
+void csm_json_float(FILE *fp, double v);
 
 /* ---- Data folders (src/core/data_dirs.c) ------------------------------------
  * Where the library finds installed models (csm_models_dir: <dir>/<name>.json)

@@ -9,5 +9,6 @@
 #include "csm/task.h"
 #include "csm/explain.h"
 #include "csm/eval.h"
+#include "csm/run.h"
 #define CSM_VERSION "0.1.0"
 #endif

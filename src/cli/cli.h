@@ -33,8 +33,7 @@ int csm_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int csm_cli_exit_code(csm_status st);
 
-/* The folder of installed models: $CSM_MODELS_DIR, else models/ next to the
- * build folder of this executable, else ./models. */
+/* The folder of installed models: csm_models_dir() (core.h). */
 const char *csm_cli_models_dir(void);
 /* NAME (an installed model) or PATH (contains '/' or ends in .json or .onnx). */
 const char *csm_cli_model_path(const char *name_or_path, char *buf, size_t len);
@@ -50,13 +49,19 @@ int csm_cli_parse_int(const char *s, int *v);
  * none of them, -1 after printing a usage error for `cmd`. */
 int csm_cli_common_option(const char *cmd, int argc, char **argv, int *i, csm_detect_options *opt);
 
-/* Creates the output folder DIR and its parents if missing (an existing
- * file is an error). */
-csm_status csm_cli_make_dir(const char *dir);
-
 /* JSON helpers writing to fp. */
-void csm_json_string(FILE *fp, const char *s);
 void csm_json_shape(FILE *fp, const csm_shape *s);
-void csm_json_float(FILE *fp, double v);
+
+/* Option-table entries (options.h) for --detector, --min-score and
+ * --threads, storing into the csm_detect_options at `offset` of the
+ * command's arguments. */
+struct cli_option;
+int cli_take_detect(const char *cmd, const struct cli_option *o, void *args, const char *v);
+#define CLI_DETECT_OPTIONS(offset, detector_help, score_help)                                      \
+  {"--detector", NULL, "D", detector_help, CLI_CALL, offset, .call = cli_take_detect},             \
+      {"--min-score", NULL, "S", score_help, CLI_CALL, offset, .call = cli_take_detect}, {         \
+    "--threads", NULL, "N", "threads (default: all cores)", CLI_CALL, offset,                      \
+        .call = cli_take_detect                                                                    \
+  }
 
 #endif

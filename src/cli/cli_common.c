@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 
 int csm_cli_exit_code(csm_status st) {
   switch (st) {
@@ -112,38 +113,6 @@ int csm_cli_common_option(const char *cmd, int argc, char **argv, int *i, csm_de
   return 1;
 }
 
-csm_status csm_cli_make_dir(const char *dir) {
-  /* Missing parents too (mkdir -p): "-o out/cis" on a fresh checkout. */
-  char path[PATH_MAX];
-  if (snprintf(path, sizeof path, "%s", dir) < (int)sizeof path)
-    for (char *p = path + 1; *p; p++)
-      if (*p == '/') {
-        *p = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST) break;
-        *p = '/';
-      }
-  if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
-    struct stat s;
-    if (stat(dir, &s) == 0 && S_ISDIR(s.st_mode)) return CSM_OK;
-  }
-  return csm_fail(CSM_EIO, "%s: cannot create output folder (%s)", dir, strerror(errno));
-}
-
-void csm_json_string(FILE *fp, const char *s) {
-  fputc('"', fp);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      fprintf(fp, "\\%c", c);
-    } else if (c < 0x20) {
-      fprintf(fp, "\\u%04x", c);
-    } else {
-      fputc(c, fp);
-    }
-  }
-  fputc('"', fp);
-}
-
 void csm_json_shape(FILE *fp, const csm_shape *s) {
   fputc('[', fp);
   for (int i = 0; i < s->rank; i++)
@@ -151,10 +120,11 @@ void csm_json_shape(FILE *fp, const csm_shape *s) {
   fputc(']', fp);
 }
 
-void csm_json_float(FILE *fp, double v) {
-  if (isfinite(v)) {
-    fprintf(fp, "%.9g", v);
-  } else {
-    fputs("null", fp); /* JSON has no NaN/Inf */
-  }
+int cli_take_detect(const char *cmd, const cli_option *o, void *args, const char *v) {
+  char *argv[3] = {NULL, (char *)o->name, (char *)v};
+  int i = 1;
+  return csm_cli_common_option(cmd, 3, argv, &i, (csm_detect_options *)((char *)args + o->offset)) <
+                 0
+             ? -1
+             : 0;
 }

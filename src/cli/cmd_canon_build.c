@@ -35,7 +35,7 @@ static int parse(int argc, char **argv, build_args *a) {
     double d;
     if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
       fputs(help, stdout);
-      exit(CSM_EXIT_OK);
+      return -1; /* done: help printed */
     } else if (!strcmp(o, "-o") && has_val) {
       a->out_dir = argv[++i];
     } else if (!strcmp(o, "--size") && has_val) {
@@ -122,7 +122,7 @@ int csm_cli_canon_build(int argc, char **argv) {
   int rc = parse(argc, argv, &a);
   if (rc) {
     free(a.photos);
-    return rc;
+    return rc < 0 ? CSM_EXIT_OK : rc;
   }
   collected c = {NULL, NULL, 0, 0};
   csm_canon *canon = NULL;
@@ -131,7 +131,7 @@ int csm_cli_canon_build(int argc, char **argv) {
   if (!st && c.n < 1) st = csm_fail(CSM_EINPUT, "no frontal face found in the photos");
   if (!st)
     st = csm_canon_build((const float(*)[CSM_MESH_POINTS][3])c.mesh, c.n, a.size, a.margin, &canon);
-  if (!st) st = csm_cli_make_dir(a.out_dir);
+  if (!st) st = csm_make_dirs(a.out_dir);
   char path[PATH_MAX];
   if (!st) {
     snprintf(path, sizeof path, "%s/facemesh_canonical.json", a.out_dir);

@@ -2,61 +2,54 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 
-static const char *help =
-    "usage: csm detect IMAGE... [options]\n\n"
-    "Finds every face (BlazeFace), largest first, and fits the 468-point\n"
-    "FaceMesh and head pose to each.\n\n"
-    "  --json               {\"images\": [{\"path\", \"faces\": [{\"box\": [x, y, w, h],\n"
-    "                       \"score\", \"mesh\": [[x, y, z] x 468], \"pose\": {\"yaw\",\n"
-    "                       \"pitch\", \"roll\"}}]}]} on stdout (pixels, degrees)\n"
-    "  -o DIR               write an overlay DIR/<stem>_faces.png per image\n"
-    "  --no-mesh            detection only (boxes, keypoints, roll)\n"
-    "  --no-refine          one FaceMesh pass (no refits on the crop from the first mesh)\n"
-    "  --detector D         auto (default), front (close-ups) or back (group\n"
-    "                       photos); auto runs back, then front on a close-up\n"
-    "  --min-score S        detector score threshold in [0, 1) (default 0.5)\n"
-    "  --threads N          threads (default: all cores)\n";
+static const char *help = "usage: csm detect IMAGE... [options]\n\n"
+                          "Finds every face (BlazeFace), largest first, and fits the 468-point\n"
+                          "FaceMesh and head pose to each.\n\n"
+                          "";
 
 typedef struct detect_args {
   const char **images;
-  int n_images, json, mesh;
+  int n_images, json, mesh, no_mesh, no_refine;
   const char *out_dir;
   csm_detect_options opt;
 } detect_args;
 
+#define ARG(field) offsetof(detect_args, field)
+
+static const cli_option options[] = {
+    {"--json", NULL, NULL,
+     "{\"images\": [{\"path\", \"faces\": [{\"box\": [x, y, w, h],\n\"score\", \"mesh\": [[x, y, "
+     "z] x 468], \"pose\": {\"yaw\",\n\"pitch\", \"roll\"}}]}]} on stdout (pixels, degrees)",
+     CLI_FLAG, ARG(json)},
+    {"--out", "-o", "DIR", "write an overlay DIR/<stem>_faces.png per image", CLI_STRING,
+     ARG(out_dir)},
+    {"--no-mesh", NULL, NULL, "detection only (boxes, keypoints, roll)", CLI_FLAG, ARG(no_mesh)},
+    {"--no-refine", NULL, NULL, "one FaceMesh pass (no refits on the crop from the first mesh)",
+     CLI_FLAG, ARG(no_refine)},
+    CLI_DETECT_OPTIONS(ARG(opt),
+                       "auto (default), front (close-ups) or back (group\nphotos); auto runs "
+                       "back, then front on a close-up",
+                       "detector score threshold in [0, 1) (default 0.5)"),
+    {0}};
+
 static int parse(int argc, char **argv, detect_args *a) {
-  int common;
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i];
-    int has_val = i + 1 < argc;
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-      fputs(help, stdout);
-      exit(CSM_EXIT_OK);
-    } else if (!strcmp(o, "--json")) {
-      a->json = 1;
-    } else if (!strcmp(o, "--no-mesh")) {
-      a->opt.mesh = 0;
-    } else if (!strcmp(o, "--no-refine")) {
-      a->opt.refine = 0;
-    } else if (!strcmp(o, "-o") && has_val) {
-      a->out_dir = argv[++i];
-    } else if ((common = csm_cli_common_option("detect", argc, argv, &i, &a->opt)) != 0) {
-      if (common < 0) return CSM_EXIT_USAGE;
-    } else if (o[0] == '-' && o[1]) {
-      return csm_cli_usage_error("detect", "unknown option '%s' (or missing value)", o);
-    } else {
-      a->images[a->n_images++] = o;
-    }
-  }
+  const cli_option *tables[] = {options};
+  cli_spec spec = {"detect", help, NULL, tables, 1, -1};
+  int rc = cli_parse(&spec, a, argc, argv, a->images, &a->n_images);
+  if (rc >= 0) return rc;
+  if (a->no_mesh) a->opt.mesh = 0;
+  if (a->no_refine) a->opt.refine = 0;
   if (!a->n_images) return csm_cli_usage_error("detect", "no images given");
-  return CSM_EXIT_OK;
+  return -1;
 }
 
 /* DIR/<stem>_faces.png where stem is the file name without its extension. */
@@ -179,7 +172,7 @@ int csm_cli_detect(int argc, char **argv) {
   a.images = calloc((size_t)argc, sizeof(char *));
   if (!a.images) return csm_cli_fail(CSM_ENOMEM);
   int rc = parse(argc, argv, &a);
-  if (rc) {
+  if (rc >= 0) {
     free(a.images);
     return rc;
   }
@@ -200,7 +193,7 @@ int csm_cli_detect(int argc, char **argv) {
     if (progress) fprintf(stderr, "\rcsm detect: %d/%d images", i + 1, a.n_images);
   }
   if (progress) fprintf(stderr, "\n");
-  if (!st && a.out_dir) st = csm_cli_make_dir(a.out_dir);
+  if (!st && a.out_dir) st = csm_make_dirs(a.out_dir);
   for (int i = 0; !st && a.out_dir && i < a.n_images; i++)
     st = write_overlay(a.out_dir, a.images[i], faces[i], nf[i]);
   if (!st) {

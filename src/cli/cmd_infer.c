@@ -50,7 +50,7 @@ static int parse(int argc, char **argv, infer_args *a) {
     int has_val = i + 1 < argc;
     if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
       fputs(help, stdout);
-      exit(CSM_EXIT_OK);
+      return -1; /* done: help printed */
     } else if (!strcmp(o, "--json")) {
       a->json = 1;
     } else if (!strcmp(o, "--nhwc")) {
@@ -240,7 +240,7 @@ int csm_cli_infer(int argc, char **argv) {
   int rc = parse(argc, argv, &a);
   if (rc) {
     free(a.images);
-    return rc;
+    return rc < 0 ? CSM_EXIT_OK : rc;
   }
   char path[PATH_MAX];
   csm_model *m = NULL;

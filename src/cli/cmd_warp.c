@@ -2,11 +2,13 @@
  * that the dense correspondence is right). */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "options.h"
 
 static const char *help =
     "usage: csm warp IMAGE... -o DIR [options]\n\n"
@@ -15,25 +17,10 @@ static const char *help =
     "largest face first). Each canonical pixel reads the image through the\n"
     "mesh correspondence; parts of the face hidden in the image (or outside\n"
     "the face) are grey.\n\n"
-    "  -o DIR               output folder (created if missing)\n"
-    "  --size N             canonical raster N x N (default: the canonical face's, 256)\n"
-    "  --canonical PHOTO    fill hidden parts from PHOTO's largest face warped into\n"
-    "                       the canonical frame (its own hidden parts: the shaded face)\n"
-    "  --detector D         auto (default), front or back\n"
-    "  --min-score S        detector score threshold in [0, 1) (default 0.5)\n"
-    "  --threads N          threads (default: all cores)\n\n"
-    "PRNet alignments (the reference implementation's inputs; no detection):\n"
-    "  --align prnet        frontalize with a PRNet mesh per image instead of FaceMesh:\n"
-    "                       writes DIR/<stem>_warp.png\n"
-    "  --mesh PATH          the image's PRNet mesh (.mat, `vertices` N x 3); with a\n"
-    "                       folder, <folder>/<stem>_mesh.mat per image\n"
-    "  --canonical-mesh M   PRNet's frontal mesh (frontal_mesh.mat); its vertices[::20]\n"
-    "                       match the image meshes row for row\n"
-    "  --canonical PHOTO    with --align prnet: the frontal image the canonical mesh is\n"
-    "                       in (frontal.jpg), resampled into the frame, fills hidden parts\n"
-    "  --size N             with --align prnet: frame N x N (default 256), the frontal\n"
-    "                       mesh's bounding box scaled into it with a 5% margin\n\n"
-    "All images are processed before any file is written; an error prints one\n"
+    "";
+
+static const char *help_tail =
+    "\nAll images are processed before any file is written; an error prints one\n"
     "line naming the file and exits 2 (bad input) with no output written.\n";
 
 typedef struct warp_args {
@@ -48,38 +35,42 @@ static int is_dir(const char *path) {
   return stat(path, &s) == 0 && S_ISDIR(s.st_mode);
 }
 
+#define ARG(field) offsetof(warp_args, field)
+
+static const char *const align_names[] = {"facemesh", "prnet", NULL};
+
+static const cli_option options[] = {
+    {"--out", "-o", "DIR", "output folder (created if missing)", CLI_STRING, ARG(out_dir)},
+    {"--size", NULL, "N",
+     "canonical raster N x N (default: the canonical face's, 256);\nwith --align prnet: frame "
+     "N x N (default 256), the frontal\nmesh's bounding box scaled into it with a 5% margin",
+     CLI_INT, ARG(size), 16, 4096},
+    {"--canonical", NULL, "PHOTO",
+     "fill hidden parts from PHOTO's largest face warped into\nthe canonical frame (its own "
+     "hidden parts: the shaded face);\nwith --align prnet: the frontal image the canonical mesh "
+     "is\nin (frontal.jpg), resampled into the frame",
+     CLI_STRING, ARG(canonical)},
+    CLI_DETECT_OPTIONS(ARG(opt), "auto (default), front or back",
+                       "detector score threshold in [0, 1) (default 0.5)"),
+    {NULL, NULL, NULL, "PRNet alignments (the reference implementation's inputs; no detection):"},
+    {"--align", NULL, "prnet",
+     "frontalize with a PRNet mesh per image instead of FaceMesh:\nwrites DIR/<stem>_warp.png",
+     CLI_CHOICE, ARG(prnet), .choices = align_names},
+    {"--mesh", NULL, "PATH",
+     "the image's PRNet mesh (.mat, `vertices` N x 3); with a\nfolder, <folder>/<stem>_mesh.mat "
+     "per image",
+     CLI_STRING, ARG(mesh)},
+    {"--canonical-mesh", NULL, "M",
+     "PRNet's frontal mesh (frontal_mesh.mat); its vertices[::20]\nmatch the image meshes row "
+     "for row",
+     CLI_STRING, ARG(canonical_mesh)},
+    {0}};
+
 static int parse(int argc, char **argv, warp_args *a) {
-  int common;
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i];
-    int has_val = i + 1 < argc;
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-      fputs(help, stdout);
-      exit(CSM_EXIT_OK);
-    } else if (!strcmp(o, "-o") && has_val) {
-      a->out_dir = argv[++i];
-    } else if (!strcmp(o, "--align") && has_val) {
-      const char *v = argv[++i];
-      if (strcmp(v, "prnet") && strcmp(v, "facemesh"))
-        return csm_cli_usage_error("warp", "--align takes prnet or facemesh, not '%s'", v);
-      a->prnet = !strcmp(v, "prnet");
-    } else if (!strcmp(o, "--mesh") && has_val) {
-      a->mesh = argv[++i];
-    } else if (!strcmp(o, "--canonical-mesh") && has_val) {
-      a->canonical_mesh = argv[++i];
-    } else if (!strcmp(o, "--canonical") && has_val) {
-      a->canonical = argv[++i];
-    } else if (!strcmp(o, "--size") && has_val) {
-      if (csm_cli_parse_int(argv[++i], &a->size) || a->size < 16 || a->size > 4096)
-        return csm_cli_usage_error("warp", "--size takes an integer in 16..4096");
-    } else if ((common = csm_cli_common_option("warp", argc, argv, &i, &a->opt)) != 0) {
-      if (common < 0) return CSM_EXIT_USAGE;
-    } else if (o[0] == '-' && o[1]) {
-      return csm_cli_usage_error("warp", "unknown option '%s' (or missing value)", o);
-    } else {
-      a->images[a->n_images++] = o;
-    }
-  }
+  const cli_option *tables[] = {options};
+  cli_spec spec = {"warp", help, help_tail, tables, 1, -1};
+  int rc = cli_parse(&spec, a, argc, argv, a->images, &a->n_images);
+  if (rc >= 0) return rc;
   if (!a->n_images) return csm_cli_usage_error("warp", "no images given");
   if (!a->out_dir) return csm_cli_usage_error("warp", "no output folder given (-o DIR)");
   if (!a->prnet && (a->mesh || a->canonical_mesh))
@@ -89,7 +80,7 @@ static int parse(int argc, char **argv, warp_args *a) {
     return csm_cli_usage_error("warp", "--align prnet needs --canonical-mesh");
   if (a->prnet && a->n_images > 1 && !is_dir(a->mesh))
     return csm_cli_usage_error("warp", "--mesh must be a folder with several images");
-  return CSM_EXIT_OK;
+  return -1;
 }
 
 /* One frontalized face waiting to be written. */
@@ -256,7 +247,7 @@ int csm_cli_warp(int argc, char **argv) {
   a.images = calloc((size_t)argc, sizeof(char *));
   if (!a.images) return csm_cli_fail(CSM_ENOMEM);
   int rc = parse(argc, argv, &a);
-  if (rc) {
+  if (rc >= 0) {
     free(a.images);
     return rc;
   }
@@ -264,7 +255,7 @@ int csm_cli_warp(int argc, char **argv) {
   int n = 0;
   /* Every image first, files after: an error leaves no partial output. */
   csm_status st = a.prnet ? run_prnet(&a, &w, &n) : run(&a, &w, &n);
-  if (!st) st = csm_cli_make_dir(a.out_dir);
+  if (!st) st = csm_make_dirs(a.out_dir);
   for (int k = 0; !st && k < n; k++)
     st = csm_image_write_png(w[k].path, &w[k].img);
   if (!st) fprintf(stderr, "csm warp: %d face%s written to %s\n", n, n == 1 ? "" : "s", a.out_dir);

@@ -8,6 +8,22 @@
 #endif
 
 static int csm_thread_count = 0;
+/* A worker thread's own count: the process's is read by every thread, so
+ * workers must not write it (csm cms --jobs did: a data race). */
+static _Thread_local int csm_local_thread_count = 0;
+
+void csm_set_thread_local_threads(int n) {
+#ifdef _OPENMP
+  if (n <= 0) n = omp_get_num_procs();
+  /* The calling thread's ICV only: the teams it starts. OpenBLAS built for
+   * OpenMP sizes its work by the same ICV. */
+  omp_set_num_threads(n);
+  omp_set_dynamic(0);
+#else
+  if (n <= 0) n = 1;
+#endif
+  csm_local_thread_count = n;
+}
 
 void csm_set_threads(int n) {
 #ifdef _OPENMP
@@ -28,6 +44,7 @@ void csm_set_threads(int n) {
 }
 
 int csm_threads(void) {
+  if (csm_local_thread_count > 0) return csm_local_thread_count;
   if (csm_thread_count > 0) return csm_thread_count;
 #ifdef _OPENMP
   return omp_get_max_threads();

@@ -16,7 +16,7 @@ cd "$src" || exit 1
 if ! bash tests/run/golden_outputs.sh "$csm" "$tmp/out" >"$tmp/log" 2>&1; then
   echo "FAIL: the golden job did not run:"; tail -20 "$tmp/log"; echo "0 passed, 1 failed"; exit 1
 fi
-python3 - "$golden" "$tmp/out" "$(bash tests/run/golden_fingerprint.sh)" <<'PY'
+/usr/bin/python3 - "$golden" "$tmp/out" "$(bash tests/run/golden_fingerprint.sh)" <<'PY'
 import json, os, sys
 import numpy as np
 golden, out, fingerprint = sys.argv[1], sys.argv[2], sys.argv[3]

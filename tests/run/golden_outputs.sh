@@ -34,7 +34,7 @@ csm_abs=$(cd "$(dirname "$csm")" && pwd)/$(basename "$csm")
 (cd "$out" && CSM_SAMPLES_DIR=samples CSM_PROGRESS=0 "$csm_abs" demo --tasks age -o demo --threads 2 2>/dev/null)
 rm -rf "$out/samples"
 # Normalize the JSON files (and the report's embedded run.json copies).
-python3 - "$out" "$PWD" "$CSM_MODELS_DIR" <<'PY'
+/usr/bin/python3 - "$out" "$PWD" "$CSM_MODELS_DIR" <<'PY'
 import json, os, re, sys
 out, src, models = sys.argv[1], sys.argv[2], sys.argv[3]
 out_abs = os.path.abspath(out)

@@ -1,137 +1,90 @@
 /* Method lists, the generic methods' options, one sample's maps in input
- * space, and their picture. */
-#include "methods_common.h"
-
+ * space, and their picture: what compare, eval and sanity share. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *method_label(int code) {
-  if (code == METHOD_CIS) return "cis";
-  if (code == METHOD_CMS) return "cms";
+#include "methods_internal.h"
+
+const char *csm_run_method_label(int code) {
+  if (code == CSM_RUN_METHOD_CIS) return "cis";
+  if (code == CSM_RUN_METHOD_CMS) return "cms";
   return csm_method_name((csm_method)code);
 }
 
-int method_list_has(const method_list *ml, int code) {
+int csm_method_list_has(const csm_method_list *ml, int code) {
   for (int k = 0; k < ml->n; k++)
     if (ml->code[k] == code) return 1;
   return 0;
 }
 
-static int add(const char *cmd, method_list *ml, int code) {
-  if (method_list_has(ml, code))
-    return csm_cli_usage_error(cmd, "method '%s' is listed twice", method_label(code));
-  if (ml->n >= METHODS_MAX) return csm_cli_usage_error(cmd, "too many methods");
+static csm_status add(csm_method_list *ml, int code) {
+  if (csm_method_list_has(ml, code))
+    return csm_fail(CSM_EUSAGE, "method '%s' is listed twice", csm_run_method_label(code));
+  if (ml->n >= CSM_RUN_METHODS_MAX) return csm_fail(CSM_EUSAGE, "too many methods");
   ml->code[ml->n++] = code;
-  return 0;
+  return CSM_OK;
 }
 
-int method_list_parse(const char *cmd, const char *s, int allow_cms, int with_cms,
-                      method_list *out) {
+csm_status csm_method_list_parse(const char *s, int with_cms, csm_method_list *out) {
   memset(out, 0, sizeof *out);
-  if (with_cms && add(cmd, out, METHOD_CMS)) return 1;
+  if (with_cms && add(out, CSM_RUN_METHOD_CMS)) return CSM_EUSAGE;
   if (!s || !strcmp(s, "all")) {
-    if (add(cmd, out, METHOD_CIS)) return 1;
+    if (add(out, CSM_RUN_METHOD_CIS)) return CSM_EUSAGE;
     for (int m = 0; m < CSM_METHOD_COUNT; m++)
-      if (add(cmd, out, m)) return 1;
-    return 0;
+      if (add(out, m)) return CSM_EUSAGE;
+    return CSM_OK;
   }
   char buf[512];
-  if (strlen(s) >= sizeof buf) return csm_cli_usage_error(cmd, "--methods is too long");
+  if (strlen(s) >= sizeof buf) return csm_fail(CSM_EUSAGE, "--methods is too long");
   strcpy(buf, s);
   for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
     int code;
     if (!strcmp(tok, "cis"))
-      code = METHOD_CIS;
+      code = CSM_RUN_METHOD_CIS;
     else if (!strcmp(tok, "cms")) {
-      if (!allow_cms) return csm_cli_usage_error(cmd, "method 'cms' needs --cms FILE.npy");
-      if (with_cms) continue; /* already first */
-      code = METHOD_CMS;
+      if (!with_cms) return csm_fail(CSM_EUSAGE, "method 'cms' needs --cms FILE.npy");
+      continue; /* already first */
     } else if ((code = csm_method_parse(tok)) < 0)
-      return csm_cli_usage_error(cmd,
-                                 "unknown method '%s' (cis, cms, gradcam, gradcam++, scorecam, "
-                                 "occlusion, gradient, smoothgrad)",
-                                 tok);
-    if (add(cmd, out, code)) return 1;
+      return csm_fail(CSM_EUSAGE,
+                      "unknown method '%s' (cis, cms, gradcam, gradcam++, scorecam, "
+                      "occlusion, gradient, smoothgrad)",
+                      tok);
+    if (add(out, code)) return CSM_EUSAGE;
   }
-  if (out->n == 0) return csm_cli_usage_error(cmd, "--methods lists no method");
-  return 0;
+  if (out->n == 0) return csm_fail(CSM_EUSAGE, "--methods lists no method");
+  return CSM_OK;
 }
 
-void method_args_init(method_args *m) {
-  m->layer = NULL;
+void csm_methods_options_init(csm_methods_options *m) {
+  memset(m, 0, sizeof *m);
   m->opt = csm_method_options_default();
 }
 
-const char *method_options_help =
-    "  --methods LIST     comma-separated: cis, cms (with --cms), gradcam, gradcam++,\n"
-    "                     scorecam, occlusion, gradient, smoothgrad; or all (default)\n"
-    "  --layer NAME       the CAM layer (default: the last convolutional feature map\n"
-    "                     with spatial size > 1; `csm models --model M --layers` lists them)\n"
-    "  --window N         occlusion window in input pixels (default: input size / 8)\n"
-    "  --window-stride N  its stride (default: window / 2)\n"
-    "  --samples N        SmoothGrad samples (default 25)\n"
-    "  --sigma S          SmoothGrad noise, a fraction of the input range (default 0.15)\n"
-    "  --seed N           SmoothGrad noise seed (default 1)\n";
-
-int method_option(const char *cmd, int argc, char **argv, int *i, method_args *m) {
-  const char *o = argv[*i];
-  int is_layer = !strcmp(o, "--layer"), is_window = !strcmp(o, "--window");
-  int is_wstride = !strcmp(o, "--window-stride"), is_samples = !strcmp(o, "--samples");
-  int is_sigma = !strcmp(o, "--sigma"), is_seed = !strcmp(o, "--seed");
-  if (!(is_layer || is_window || is_wstride || is_samples || is_sigma || is_seed)) return 0;
-  if (*i + 1 >= argc) {
-    csm_cli_usage_error(cmd, "%s needs a value", o);
-    return -1;
-  }
-  const char *v = argv[++*i];
-  int n = 0;
-  double d = 0;
-  if (is_layer) {
-    m->layer = v;
-  } else if (is_sigma) {
-    if (csm_cli_parse_doubles(v, &d, 1) || !(d > 0 && d < 10)) {
-      csm_cli_usage_error(cmd, "--sigma wants a number in (0, 10), not '%s'", v);
-      return -1;
-    }
-    m->opt.smooth_sigma = (float)d;
-  } else {
-    if (csm_cli_parse_int(v, &n) || n < (is_seed ? 0 : 1)) {
-      csm_cli_usage_error(cmd, "%s wants a %s integer, not '%s'", o,
-                          is_seed ? "non-negative" : "positive", v);
-      return -1;
-    }
-    if (is_window) m->opt.window = n;
-    if (is_wstride) m->opt.stride = n;
-    if (is_samples) m->opt.smooth_samples = n;
-    if (is_seed) m->opt.seed = (uint64_t)n;
-  }
-  return 1;
-}
-
-csm_status method_resolve_layer(method_args *m, csm_model *model, const char **name) {
+csm_status csm_run_resolve_layer(const char *layer, csm_method_options *opt, csm_model *model,
+                                 const char **name) {
   int node = -1;
-  if (m->layer) {
-    node = csm_model_find_node(model, m->layer);
+  if (layer) {
+    node = csm_model_find_node(model, layer);
     if (node < 0)
       return csm_fail(CSM_EUSAGE, "%s: no node named '%s' (see csm models --model %s --layers)",
-                      csm_model_path(model), m->layer, csm_model_path(model));
+                      csm_model_path(model), layer, csm_model_path(model));
     csm_shape s;
     csm_status st = csm_model_node_shape(model, node, 1, &s);
     if (st) return st;
     if (s.rank != 4 || s.d[1] < 1 || s.d[2] < 1)
       return csm_fail(CSM_EUSAGE, "%s: layer '%s' is not a feature map (rank %d)",
-                      csm_model_path(model), m->layer, s.rank);
+                      csm_model_path(model), layer, s.rank);
   } else {
     csm_status st = csm_cam_default_layer(model, &node);
     if (st) return st;
   }
-  m->opt.layer = node;
+  opt->layer = node;
   *name = csm_model_node_name(model, node);
   return CSM_OK;
 }
 
-csm_status method_load_cms(const char *path, int size, float **map) {
+csm_status csm_run_load_cms(const char *path, int size, float **map) {
   csm_tensor t;
   *map = NULL;
   csm_status st = csm_npy_read(path, &t);
@@ -169,9 +122,10 @@ static csm_status canonical_maps(const float *map, const unsigned char *valid, i
   return CSM_OK;
 }
 
-csm_status method_maps(const method_list *ml, const method_args *ma, const csm_scorer *sc,
-                       const csm_view *views, int n_views, const face_cis *f, const float *cms,
-                       int canon_size, float **maps, double *seconds) {
+csm_status csm_run_method_maps(const csm_method_list *ml, const csm_method_options *mo,
+                               const csm_scorer *sc, const csm_view *views, int n_views,
+                               const csm_face_result *f, const float *cms, int canon_size,
+                               float **maps, double *seconds) {
   int size = sc->size;
   size_t per = (size_t)n_views * size * size;
   size_t sample = (size_t)size * size * sc->channels;
@@ -189,7 +143,7 @@ csm_status method_maps(const method_list *ml, const method_args *ma, const csm_s
       st = CSM_ENOMEM;
       break;
     }
-    if (code == METHOD_CIS) {
+    if (code == CSM_RUN_METHOD_CIS) {
       unsigned char *valid = csm_malloc((size_t)canon_size * canon_size);
       if (!valid) {
         st = CSM_ENOMEM;
@@ -201,11 +155,11 @@ csm_status method_maps(const method_list *ml, const method_args *ma, const csm_s
         valid[p] = f->cis.count[p] > 0;
       if (!st) st = canonical_maps(f->cis.value, valid, canon_size, views, n_views, size, maps[k]);
       free(valid);
-    } else if (code == METHOD_CMS) {
+    } else if (code == CSM_RUN_METHOD_CMS) {
       st = canonical_maps(cms, NULL, canon_size, views, n_views, size, maps[k]);
     } else {
-      st = csm_method_run(sc, (csm_method)code, inputs, &ma->opt, maps[k]);
-      if (st) st = csm_fail_context(st, "%s: ", method_label(code));
+      st = csm_method_run(sc, (csm_method)code, inputs, mo, maps[k]);
+      if (st) st = csm_fail_context(st, "%s: ", csm_run_method_label(code));
     }
     if (seconds) seconds[k] = csm_now() - t0;
   }
@@ -218,9 +172,9 @@ csm_status method_maps(const method_list *ml, const method_args *ma, const csm_s
   return st;
 }
 
-csm_status method_grid_png(const char *path, const csm_image *const *crops, int n_views,
-                           const method_list *ml, float *const *maps, int size) {
-  csm_image rows[2], tiles[METHODS_MAX + 1];
+csm_status csm_run_method_grid_png(const char *path, const csm_image *const *crops, int n_views,
+                                   const csm_method_list *ml, float *const *maps, int size) {
+  csm_image rows[2], tiles[CSM_RUN_METHODS_MAX + 1];
   memset(rows, 0, sizeof rows);
   memset(tiles, 0, sizeof tiles);
   csm_status st = CSM_OK;
@@ -240,7 +194,7 @@ csm_status method_grid_png(const char *path, const csm_image *const *crops, int 
     if (!st) st = csm_map_render(none, NULL, size, size, crops[v], &s, &tiles[0]);
     free(none);
     for (int k = 0; !st && k < ml->n; k++) {
-      s.title = method_label(ml->code[k]);
+      s.title = csm_run_method_label(ml->code[k]);
       s.lo = s.hi = 0; /* each map's own range */
       st = csm_map_render(maps[k] + per * v, NULL, size, size, crops[v], &s, &tiles[k + 1]);
     }

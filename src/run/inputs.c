@@ -1,15 +1,9 @@
 /* The inputs of a run: images, verify pairs, list files, and the output
  * file stems made from them. */
-#include "explain_common.h"
-
-#include <errno.h>
-#include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* ---- Inputs ------------------------------------------------------------ */
+#include "run_internal.h"
 
 static int parse_truth(const char *s) {
   if (!strcmp(s, "same") || !strcmp(s, "1") || !strcmp(s, "genuine")) return 1;
@@ -17,10 +11,10 @@ static int parse_truth(const char *s) {
   return -2;
 }
 
-csm_status explain_inputs(const explain_args *a, const char *const *pos, int n_pos,
-                          const char *list, explain_input **out, int *n_out, char **buf_out) {
+csm_status csm_inputs_parse(csm_explain_mode mode, const char *const *pos, int n_pos,
+                            const char *list, csm_input **out, int *n_out, char **buf_out) {
   *out = NULL, *n_out = 0, *buf_out = NULL;
-  int pairs = a->mode == EXPLAIN_VERIFY;
+  int pairs = mode == CSM_EXPLAIN_VERIFY;
   if (pairs && n_pos % 2)
     return csm_fail(CSM_EUSAGE, "--task verify takes images in pairs: %d given", n_pos);
   char *buf = NULL;
@@ -33,7 +27,7 @@ csm_status explain_inputs(const explain_args *a, const char *const *pos, int n_p
       lines += buf[k] == '\n';
   }
   size_t cap = (size_t)(pairs ? n_pos / 2 : n_pos) + lines;
-  explain_input *in = calloc(cap ? cap : 1, sizeof *in);
+  csm_input *in = calloc(cap ? cap : 1, sizeof *in);
   if (!in) {
     free(buf);
     return csm_fail(CSM_ENOMEM, "out of memory");
@@ -63,7 +57,7 @@ csm_status explain_inputs(const explain_args *a, const char *const *pos, int n_p
             csm_fail(CSM_EINPUT, "%s: line %d: want IMAGE1 IMAGE2 [same|different]", list, line_no);
       else
         in[n].path = f[0], in[n].path2 = f[1], in[n].truth = nf == 3 ? parse_truth(f[2]) : -1;
-    } else if (a->mode == EXPLAIN_IDENTIFY) {
+    } else if (mode == CSM_EXPLAIN_IDENTIFY) {
       if (nf > 2)
         st = csm_fail(CSM_EINPUT, "%s: line %d: want IMAGE [IDENTITY]", list, line_no);
       else
@@ -85,7 +79,7 @@ csm_status explain_inputs(const explain_args *a, const char *const *pos, int n_p
   return CSM_OK;
 }
 
-void explain_stem(const char *path, char *buf, size_t len) {
+void csm_path_stem(const char *path, char *buf, size_t len) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   snprintf(buf, len, "%s", base);
@@ -93,14 +87,15 @@ void explain_stem(const char *path, char *buf, size_t len) {
   if (dot && dot != buf) *dot = 0;
 }
 
-char **explain_stems(const explain_input *inputs, int n) {
+csm_status csm_input_stems(const csm_input *inputs, int n, char ***out) {
+  *out = NULL;
   char **s = calloc((size_t)(n > 0 ? n : 1), sizeof *s);
-  if (!s) return NULL;
+  if (!s) return csm_fail(CSM_ENOMEM, "out of memory");
   for (int i = 0; i < n; i++) {
     char base[1024], base2[512], buf[1100];
-    explain_stem(inputs[i].path, base, sizeof base);
+    csm_path_stem(inputs[i].path, base, sizeof base);
     if (inputs[i].path2) {
-      explain_stem(inputs[i].path2, base2, sizeof base2);
+      csm_path_stem(inputs[i].path2, base2, sizeof base2);
       size_t l = strlen(base);
       snprintf(base + l, sizeof base - l, "__%s", base2);
     }
@@ -114,14 +109,15 @@ char **explain_stems(const explain_input *inputs, int n) {
     }
     s[i] = strdup(buf);
     if (!s[i]) {
-      explain_stems_free(s, i);
-      return NULL;
+      csm_input_stems_free(s, i);
+      return csm_fail(CSM_ENOMEM, "out of memory");
     }
   }
-  return s;
+  *out = s;
+  return CSM_OK;
 }
 
-void explain_stems_free(char **stems, int n) {
+void csm_input_stems_free(char **stems, int n) {
   for (int i = 0; stems && i < n; i++)
     free(stems[i]);
   free(stems);

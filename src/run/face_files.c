@@ -1,17 +1,26 @@
 /* The files written for one face: its maps as .npy and PNG, and its
- * run.json entry. */
-#include "explain_common.h"
-
-#include <errno.h>
+ * run.json entry; and the helpers every run folder's writer uses. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* ---- Files ------------------------------------------------------------- */
+#include "run_internal.h"
 
-csm_status explain_write_npy(const char *path, const float *v, int w, int h) {
+csm_status csm_run_path(char *buf, size_t len, const char *dir, const char *name) {
+  int k = snprintf(buf, len, "%s/%s", dir, name);
+  if (k < 0 || (size_t)k >= len)
+    return csm_fail(CSM_EUSAGE, "output path too long: %s/%s", dir, name);
+  return CSM_OK;
+}
+
+csm_status csm_run_write_text(const char *path, char *text, size_t len) {
+  csm_status st = csm_write_file_atomic(path, text, len);
+  free(text);
+  return st;
+}
+
+csm_status csm_run_write_npy(const char *path, const float *v, int w, int h) {
   int64_t dims[2] = {h, w};
   csm_tensor t = {CSM_F32, csm_shape_make(2, dims), (void *)v, 0};
   return csm_npy_write(path, &t);
@@ -34,7 +43,7 @@ static csm_status write_map_png(const char *path, const float *v, const float *c
   return st;
 }
 
-csm_status explain_write_canonical(const explain_ctx *x, const char *dir) {
+csm_status csm_explainer_write_canonical(const csm_explainer *x, const char *dir) {
   if (!x->background.rgb) return CSM_OK;
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/canonical.png", dir);
@@ -57,24 +66,23 @@ static void json_file(FILE *json, const char *key, const char *name, const char 
   csm_json_string(json, buf);
 }
 
-csm_status explain_write_face(const explain_ctx *x, const explain_args *a, const char *dir,
-                              const explain_input *in, const char *stem, const face_cis *f,
-                              FILE *json) {
+csm_status csm_face_result_write(const csm_explainer *x, const char *dir, const csm_input *in,
+                                 const char *stem, const csm_face_result *f, FILE *json) {
   char name[1024], path[PATH_MAX], title[160];
   const char *label = f->label_name;
   if (snprintf(name, sizeof name, "%s_face%d", stem, f->face_index) >= (int)sizeof name)
     return csm_fail(CSM_EUSAGE, "file name too long: %s", stem);
-  snprintf(title, sizeof title, "%s: %s %.3f", a->task, f->what, f->occ.base);
+  snprintf(title, sizeof title, "%s: %s %.3f", x->o.task, f->what, f->occ.base);
   int n = f->occ.size;
   csm_status st;
   if (dir &&
       ((st = join(path, sizeof path, dir, name, ".npy")) ||
-       (st = explain_write_npy(path, f->cis.value, f->cis.w, f->cis.h)) ||
+       (st = csm_run_write_npy(path, f->cis.value, f->cis.w, f->cis.h)) ||
        (st = join(path, sizeof path, dir, name, ".png")) ||
        (st = write_map_png(path, f->cis.value, f->cis.count, f->cis.w, f->cis.h, &x->background,
                            title)) ||
        (st = join(path, sizeof path, dir, name, "_input.npy")) ||
-       (st = explain_write_npy(path, f->occ.input_map, n, n)) ||
+       (st = csm_run_write_npy(path, f->occ.input_map, n, n)) ||
        (st = join(path, sizeof path, dir, name, "_input.png")) ||
        (st = write_map_png(path, f->occ.input_map, f->occ.input_count, n, n, &f->crop, title))))
     return st;

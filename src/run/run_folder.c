@@ -1,0 +1,297 @@
+/* The run folder of csm cms: run.json (rewritten after every input so that
+ * it always names the checkpoint that matches it), the checkpoints,
+ * failures.csv, stability.csv and the final maps; and reading them back
+ * for --resume. docs/formats.md describes the files. */
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run_internal.h"
+
+/* ---- The run's state: what run.json records --------------------------------- */
+
+void csm_cms_state_free(csm_cms_state *s) {
+  free(s->faces);
+  free(s->failures);
+  free(s->params);
+  memset(s, 0, sizeof *s);
+}
+
+csm_status csm_run_append_json(char **buf, size_t *len, const char *text) {
+  size_t n = strlen(text);
+  char *nb = realloc(*buf, *len + n + 3);
+  if (!nb) return csm_fail(CSM_ENOMEM, "out of memory");
+  if (*len) nb[(*len)++] = ',', nb[(*len)++] = '\n';
+  memcpy(nb + *len, text, n + 1);
+  *len += n;
+  *buf = nb;
+  return CSM_OK;
+}
+
+char *csm_cms_params_json(const csm_cms_job *a, int size) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
+  if (!fp) return NULL;
+  fprintf(fp, "{\"task\": ");
+  csm_json_string(fp, a->o->task);
+  fprintf(fp, ", \"class\": ");
+  if (a->o->cls)
+    csm_json_string(fp, a->o->cls);
+  else
+    fprintf(fp, "null");
+  /* The inputs themselves, by a hash of their paths in order. */
+  uint64_t h = 1469598103934665603ULL;
+  for (int i = 0; i < a->n_images; i++) {
+    const csm_input *in = &a->in[i];
+    const char *parts[3] = {in->path, in->path2 ? in->path2 : "", in->identity ? in->identity : ""};
+    for (int k = 0; k < 3; k++)
+      for (const char *c = parts[k];; c++) {
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+        if (!*c) break;
+      }
+    h = (h ^ (unsigned char)(in->truth + 2)) * 1099511628211ULL;
+  }
+  fprintf(fp, ", \"images\": %d, \"inputs_fnv1a\": \"%016llx\", \"parameters\": ", a->n_images,
+          (unsigned long long)h);
+  csm_explain_options_write_json(fp, a->o, size);
+  fprintf(fp, "}");
+  fclose(fp);
+  return buf;
+}
+
+csm_status csm_cms_checkpoint_path(const char *dir, int done, char *buf, size_t len) {
+  if (snprintf(buf, len, "%s/checkpoint-%06d.cms", dir, done) >= (int)len)
+    return csm_fail(CSM_EUSAGE, "output folder path too long: %s", dir);
+  return CSM_OK;
+}
+
+/* run.json, whole: rewritten after every image, so that it always matches
+ * the checkpoint it names. */
+csm_status csm_cms_write_run_json(const csm_cms_job *a, const csm_explainer *x,
+                                  const csm_cms_state *s, double seconds, int complete,
+                                  const csm_cms *cms) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
+  if (!fp) return csm_fail(CSM_ENOMEM, "out of memory");
+  fprintf(fp, "{\"csm_version\": \"%s\", \"command\": \"cms\", \"task\": ", CSM_VERSION);
+  csm_json_string(fp, a->o->task);
+  fprintf(fp, ", \"model\": ");
+  csm_json_string(fp, csm_model_path(csm_task_model(x->task)));
+  fprintf(fp, ", \"class\": ");
+  if (a->o->cls)
+    csm_json_string(fp, a->o->cls);
+  else
+    fprintf(fp, "null");
+  fprintf(fp, ",\n \"parameters\": ");
+  csm_explain_options_write_json(fp, a->o, x->size);
+  fprintf(fp, ",\n \"canonical_png\": %s,", x->background.rgb ? "\"canonical.png\"" : "null");
+  fprintf(fp,
+          "\n \"resume\": {\"key\": %s, \"done\": %d, \"inputs\": %d, \"checkpoint\": ", s->params,
+          s->done, a->n_images);
+  char ck[PATH_MAX];
+  snprintf(ck, sizeof ck, "checkpoint-%06d.cms", s->done);
+  csm_json_string(fp, ck);
+  fprintf(fp, ", \"complete\": %s},", complete ? "true" : "false");
+  fprintf(fp, "\n \"faces\": [%s%s%s],", s->faces_len ? "\n  " : "", s->faces ? s->faces : "",
+          s->faces_len ? "\n " : "");
+  fprintf(fp, "\n \"failures\": [%s%s%s],", s->failures_len ? "\n  " : "",
+          s->failures ? s->failures : "", s->failures_len ? "\n " : "");
+  if (complete)
+    fprintf(fp,
+            "\n \"cms\": {\"images\": %d, \"faces\": %d, \"npy\": \"cms.npy\", \"png\": "
+            "\"cms.png\", \"count\": \"count.npy\", \"stderr\": \"stderr.npy\", "
+            "\"stability\": \"stability.csv\", \"failures\": \"failures.csv\"},",
+            a->n_images, csm_cms_images(cms));
+  fprintf(fp, "\n \"seconds\": %.3f\n}\n", seconds);
+  fclose(fp);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/run.json", a->out_dir);
+  csm_status st = csm_write_file_atomic(path, buf, len);
+  free(buf);
+  return st;
+}
+
+/* Reads DIR/run.json and the checkpoint it names, for --resume. */
+csm_status csm_cms_load_state(const csm_cms_job *a, csm_cms_state *s, csm_cms **cms) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/run.json", a->out_dir);
+  char *text = NULL;
+  size_t n = 0;
+  csm_status rst = csm_read_file(path, (size_t)1 << 30, &text, &n);
+  if (rst) return csm_fail_context(rst, "--resume: ");
+  cJSON *root = cJSON_Parse(text);
+  free(text);
+  csm_status st = CSM_OK;
+  cJSON *resume = cJSON_GetObjectItem(root, "resume");
+  cJSON *key = cJSON_GetObjectItem(resume, "key");
+  cJSON *done = cJSON_GetObjectItem(resume, "done");
+  cJSON *faces = cJSON_GetObjectItem(root, "faces");
+  cJSON *fails = cJSON_GetObjectItem(root, "failures");
+  cJSON *secs = cJSON_GetObjectItem(root, "seconds");
+  if (!root || !cJSON_IsObject(key) || !cJSON_IsNumber(done) || !cJSON_IsArray(faces) ||
+      !cJSON_IsArray(fails)) {
+    cJSON_Delete(root);
+    return csm_fail(CSM_EINPUT, "--resume: %s is not a csm cms run", path);
+  }
+  char *have = cJSON_PrintUnformatted(key);
+  cJSON *want_json = cJSON_Parse(s->params);
+  char *want = cJSON_PrintUnformatted(want_json);
+  if (!have || !want || strcmp(have, want))
+    st = csm_fail(CSM_EUSAGE,
+                  "--resume: %s was made with other images or options (%s); use a new folder", path,
+                  have ? have : "?");
+  free(have);
+  free(want);
+  cJSON_Delete(want_json);
+  s->done = done->valueint;
+  if (!st && (s->done < 0 || s->done > a->n_images))
+    st = csm_fail(CSM_EINPUT, "--resume: %s: done = %d of %d inputs", path, s->done, a->n_images);
+  cJSON *it;
+  cJSON_ArrayForEach(it, faces) {
+    if (st) break;
+    char *t = cJSON_PrintUnformatted(it);
+    st = t ? csm_run_append_json(&s->faces, &s->faces_len, t)
+           : csm_fail(CSM_ENOMEM, "out of memory");
+    free(t);
+    s->n_faces++;
+  }
+  cJSON_ArrayForEach(it, fails) {
+    if (st) break;
+    char *t = cJSON_PrintUnformatted(it);
+    st = t ? csm_run_append_json(&s->failures, &s->failures_len, t)
+           : csm_fail(CSM_ENOMEM, "out of memory");
+    free(t);
+    s->n_failures++;
+  }
+  s->seconds = cJSON_IsNumber(secs) ? secs->valuedouble : 0;
+  cJSON_Delete(root);
+  if (st) return st;
+  char ck[PATH_MAX];
+  if ((st = csm_cms_checkpoint_path(a->out_dir, s->done, ck, sizeof ck))) return st;
+  if (s->done == 0 && access(ck, R_OK) != 0) return CSM_OK; /* killed before the first image */
+  return csm_cms_load(ck, cms);
+}
+
+/* ---- Final files ------------------------------------------------------------ */
+
+csm_status csm_cms_write_results(const csm_cms_job *a, const csm_explainer *x, const csm_cms *cms,
+                                 const csm_cms_state *s, const char *const *reasons_csv) {
+  (void)reasons_csv;
+  int w = csm_cms_width(cms), h = csm_cms_height(cms);
+  size_t npx = (size_t)w * h;
+  float *mean = csm_malloc_array(npx, sizeof(float)), *count = csm_malloc_array(npx, sizeof(float));
+  float *se = csm_malloc_array(npx, sizeof(float));
+  char path[PATH_MAX];
+  csm_status st = mean && count && se ? CSM_OK : CSM_ENOMEM;
+  const char *dir = a->out_dir;
+  if (!st) {
+    csm_cms_result(cms, mean, count, se);
+    snprintf(path, sizeof path, "%s/cms.npy", dir);
+    st = csm_run_write_npy(path, mean, w, h);
+  }
+  if (!st) {
+    snprintf(path, sizeof path, "%s/count.npy", dir);
+    st = csm_run_write_npy(path, count, w, h);
+  }
+  if (!st) {
+    snprintf(path, sizeof path, "%s/stderr.npy", dir);
+    st = csm_run_write_npy(path, se, w, h);
+  }
+  if (!st) {
+    unsigned char *valid = csm_malloc(npx);
+    csm_image img = {0};
+    if (!valid) st = CSM_ENOMEM;
+    for (size_t p = 0; !st && p < npx; p++)
+      valid[p] = count[p] > 0;
+    char title[128];
+    snprintf(title, sizeof title, "CMS %s%s%s, %d faces", a->o->task, a->o->cls ? " " : "",
+             a->o->cls ? a->o->cls : "", csm_cms_images(cms));
+    csm_map_style style = csm_map_style_default();
+    style.title = title;
+    if (!st)
+      st = csm_map_render(mean, valid, w, h, x->background.rgb ? &x->background : NULL, &style,
+                          &img);
+    snprintf(path, sizeof path, "%s/cms.png", dir);
+    if (!st) st = csm_image_write_png(path, &img);
+    csm_image_free(&img);
+    free(valid);
+  }
+  /* stability.csv */
+  if (!st) {
+    int imgs[64];
+    double corr[64];
+    int n = csm_cms_stability(cms, imgs, corr, 64);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    if (!fp) st = csm_fail(CSM_ENOMEM, "out of memory");
+    if (fp) {
+      fprintf(fp, "images,correlation\n");
+      for (int k = 0; k < n; k++)
+        fprintf(fp, "%d,%.6f\n", imgs[k], corr[k]);
+      fclose(fp);
+      snprintf(path, sizeof path, "%s/stability.csv", dir);
+      st = csm_write_file_atomic(path, buf, len);
+    }
+    free(buf);
+  }
+  /* failures.csv, from the failures' JSON. */
+  if (!st) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    if (!fp) st = csm_fail(CSM_ENOMEM, "out of memory");
+    if (fp) {
+      fprintf(fp, "image,reason\n");
+      size_t alen = s->failures_len + 3;
+      char *arr = malloc(alen);
+      if (arr) snprintf(arr, alen, "[%s]", s->failures ? s->failures : "");
+      cJSON *root = arr ? cJSON_Parse(arr) : NULL, *it;
+      cJSON_ArrayForEach(it, root) {
+        const char *fields[2] = {cJSON_GetStringValue(cJSON_GetObjectItem(it, "image")),
+                                 cJSON_GetStringValue(cJSON_GetObjectItem(it, "reason"))};
+        for (int f = 0; f < 2; f++) {
+          /* CSV quoting: every field quoted, quotes doubled. */
+          fputc('"', fp);
+          for (const char *c = fields[f] ? fields[f] : ""; *c; c++) {
+            if (*c == '"') fputc('"', fp);
+            fputc(*c == '\n' ? ' ' : *c, fp);
+          }
+          fputc('"', fp);
+          fputc(f ? '\n' : ',', fp);
+        }
+      }
+      cJSON_Delete(root);
+      free(arr);
+      fclose(fp);
+      snprintf(path, sizeof path, "%s/failures.csv", dir);
+      st = csm_write_file_atomic(path, buf, len);
+    }
+    free(buf);
+  }
+  free(mean);
+  free(count);
+  free(se);
+  return st;
+}
+
+csm_status csm_cms_add_failure(csm_cms_state *s, const char *image, const char *reason) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
+  if (!fp) return csm_fail(CSM_ENOMEM, "out of memory");
+  fprintf(fp, "{\"image\": ");
+  csm_json_string(fp, image);
+  fprintf(fp, ", \"reason\": ");
+  csm_json_string(fp, reason);
+  fprintf(fp, "}");
+  fclose(fp);
+  csm_status st = csm_run_append_json(&s->failures, &s->failures_len, buf);
+  free(buf);
+  s->n_failures++;
+  return st;
+}
