@@ -399,6 +399,100 @@ void csm_demo_options_init(csm_demo_options *o);
  * anything runs. */
 csm_status csm_demo_run(const csm_demo_options *o);
 
+/* ---- Model inference (src/run/infer_run.c) ---------------------------------- */
+
+/* csm infer: one model on a .npy tensor (in the model's declared layout) or
+ * on images resized to its input as one NHWC batch (a channels-first model
+ * is switched to NHWC input), and if asked the gradient of one output value
+ * of every batch item with respect to the input (reverse-mode autodiff).
+ * The files are written only after the whole run succeeded. */
+typedef struct csm_infer_options {
+  const char *model;         /* an installed model's name, or a model.json / .onnx path */
+  const char *npy;           /* the input tensor; NULL: images */
+  int nhwc;                  /* the npy tensor is NHWC even if the model declares NCHW */
+  const char *const *images; /* JPEG or PNG, no face detection */
+  int n_images;
+  int has_crop;
+  double crop[4];         /* x, y, w, h cropped from every image first */
+  double range[2];        /* pixel values 0..255 map to range[0]..range[1] */
+  int n_mean, n_std;      /* 0, 1 or 3 values: then (x - mean) / std per channel */
+  float mean[3], std[3];  /* std: 1 when n_std is 0 */
+  const char *save_input; /* the input tensor as the model got it, .npy (NULL: none) */
+  const char *out;        /* output k as <out>_<k>.npy, the gradient as <out>_grad.npy */
+  int grad;               /* the gradient of value grad_value of output grad_output */
+  long grad_output, grad_value;
+} csm_infer_options;
+
+/* Defaults: range 0..1, no crop, mean or std. */
+void csm_infer_options_init(csm_infer_options *o);
+
+/* The model's outputs. The strings of the options stay the caller's. */
+typedef struct csm_infer_report csm_infer_report;
+csm_status csm_infer_run(const csm_infer_options *o, csm_infer_report **report);
+/* {"model", "outputs": [{"name", "shape", "data"}]} or per output its name,
+ * shape and first 8 values, one line each; malloc'ed text. */
+csm_status csm_infer_report_json(const csm_infer_report *r, char **text);
+csm_status csm_infer_report_text(const csm_infer_report *r, char **text);
+void csm_infer_report_free(csm_infer_report *r);
+
+/* ---- Installed models (src/run/model_info.c) -------------------------------- */
+
+/* The file of a model: name_or_path itself when it holds a '/' or ends in
+ * .json or .onnx, else <csm_models_dir()>/<name>.json. */
+const char *csm_model_file(const char *name_or_path, char *buf, size_t len);
+/* csm models: every installed model (models NULL, n 0; the *.json files of
+ * csm_models_dir(), by name) or the ones given, with its input shape and
+ * layout as declared, outputs at batch 1, parameters and FLOPs per image;
+ * as JSON or as the printed table. Nothing when one of them fails. */
+csm_status csm_model_list(const char *const *models, int n, int json, char **text);
+/* A model's feature maps (rank-4 nodes at batch 1, as the explaining runs
+ * see the model: NHWC) with the default CAM layer and the weighted layers
+ * counted from the output (what csm sanity randomizes); JSON or table. */
+csm_status csm_model_layer_list(const char *model, int json, char **text);
+
+/* ---- Frontalized faces (src/run/warp_run.c) --------------------------------- */
+
+/* csm warp: every face of the images (with its mesh) warped into the
+ * canonical frame, <out_dir>/<stem>_face<k>_warp.png (k from 1, largest
+ * first); prnet: one PRNet mesh per image, <out_dir>/<stem>_warp.png. Every
+ * image is computed before any file is written. */
+typedef struct csm_warp_options {
+  const char *out_dir;        /* created if missing */
+  int size;                   /* the canonical raster (0: the canonical face's; prnet 256) */
+  const char *canonical;      /* hidden parts from this photo (prnet: the frontal image) */
+  int prnet;                  /* frontalize through PRNet meshes instead of FaceMesh */
+  const char *mesh;           /* prnet: the mesh .mat, or a folder of <stem>_mesh.mat */
+  const char *canonical_mesh; /* prnet: frontal_mesh.mat */
+  csm_detect_options det;
+} csm_warp_options;
+
+void csm_warp_options_init(csm_warp_options *o);
+/* *faces: the pictures written. */
+csm_status csm_warp_run(const csm_warp_options *o, const char *const *paths, int n, int *faces);
+
+/* ---- Face detection runs (src/run/detect_run.c) ----------------------------- */
+
+/* csm detect: every face of the images (largest first) with its mesh and
+ * head pose; out_dir (may be NULL) gets an overlay <stem>_faces.png per
+ * image, written after every image was read. */
+typedef struct csm_detect_run_options {
+  const char *out_dir;
+  csm_detect_options det;
+  csm_progress_fn progress; /* after each image (input, n_inputs); may be NULL */
+  void *progress_ctx;
+} csm_detect_run_options;
+
+void csm_detect_run_options_init(csm_detect_run_options *o);
+/* The faces found. The paths stay the caller's. */
+typedef struct csm_detect_report csm_detect_report;
+csm_status csm_detect_run(const csm_detect_run_options *o, const char *const *paths, int n,
+                          csm_detect_report **report);
+/* {"images": [{"path", "faces": [{"box", "score", "roll", "keypoints",
+ * "mesh_score", "mesh", "pose"}]}]} or the printed summary; malloc'ed. */
+csm_status csm_detect_report_json(const csm_detect_report *r, char **text);
+csm_status csm_detect_report_text(const csm_detect_report *r, char **text);
+void csm_detect_report_free(csm_detect_report *r);
+
 #ifdef __cplusplus
 }
 #endif
