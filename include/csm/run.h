@@ -493,6 +493,25 @@ csm_status csm_detect_report_json(const csm_detect_report *r, char **text);
 csm_status csm_detect_report_text(const csm_detect_report *r, char **text);
 void csm_detect_report_free(csm_detect_report *r);
 
+/* ---- The canonical face from photos (src/run/canon_build_run.c) ------------- */
+
+/* csm canon-build: the mesh fitted to every face of the photos; the sure,
+ * large, near-frontal ones (mesh score >= 0.9) make the canonical face
+ * (csm_canon_build), saved as <out_dir>/facemesh_canonical.json (with each
+ * face's source) and drawn shaded as <out_dir>/canonical_face.png. */
+typedef struct csm_canon_build_options {
+  const char *out_dir; /* created if missing */
+  int size;            /* the canonical raster (default 256) */
+  double margin;       /* border around the face, fraction of size (default 0.08) */
+  double max_angle;    /* keep faces with |yaw| and |pitch| below, degrees (default 15) */
+  int min_face;        /* keep faces whose box is at least this wide, pixels (default 80) */
+} csm_canon_build_options;
+
+void csm_canon_build_options_init(csm_canon_build_options *o);
+/* *faces: the frontal faces used; *triangles: the canonical face's. */
+csm_status csm_canon_build_run(const csm_canon_build_options *o, const char *const *photos, int n,
+                               int *faces, int *triangles);
+
 #ifdef __cplusplus
 }
 #endif
