@@ -33,11 +33,6 @@ int csm_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int csm_cli_exit_code(csm_status st);
 
-/* The folder of installed models: csm_models_dir() (core.h). */
-const char *csm_cli_models_dir(void);
-/* NAME (an installed model) or PATH (contains '/' or ends in .json or .onnx). */
-const char *csm_cli_model_path(const char *name_or_path, char *buf, size_t len);
-
 /* Parses "a,b,c" into n doubles; 0 on success. */
 int csm_cli_parse_doubles(const char *s, double *v, int n);
 /* Parses a positive int; 0 on success. */

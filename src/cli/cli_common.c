@@ -39,19 +39,6 @@ int csm_cli_usage_error(const char *cmd, const char *fmt, ...) {
   return CSM_EXIT_USAGE;
 }
 
-const char *csm_cli_models_dir(void) { return csm_models_dir(); }
-
-const char *csm_cli_model_path(const char *name, char *buf, size_t len) {
-  size_t n = strlen(name);
-  if (strchr(name, '/') || (n > 5 && strcmp(name + n - 5, ".json") == 0) ||
-      (n > 5 && strcmp(name + n - 5, ".onnx") == 0)) {
-    snprintf(buf, len, "%s", name);
-  } else {
-    snprintf(buf, len, "%s/%s.json", csm_cli_models_dir(), name);
-  }
-  return buf;
-}
-
 int csm_cli_parse_doubles(const char *s, double *v, int n) {
   const char *p = s;
   for (int i = 0; i < n; i++) {
