@@ -6,49 +6,6 @@
 
 #include "run_internal.h"
 
-static csm_status write_run(csm_explainer *x, const csm_input *in, int n, char **stems,
-                            csm_face_result **faces, const int *n_faces, const char *dir,
-                            double t0) {
-  const csm_explain_options *o = &x->o;
-  char *json = NULL;
-  size_t json_len = 0;
-  FILE *fp = NULL;
-  csm_status st = csm_make_dirs(dir);
-  if (!st) st = csm_explainer_write_canonical(x, dir);
-  if (!st && !(fp = open_memstream(&json, &json_len))) st = csm_fail(CSM_ENOMEM, "out of memory");
-  if (!st) {
-    fprintf(fp, "{\"csm_version\": \"%s\", \"command\": \"cis\", \"task\": ", CSM_VERSION);
-    csm_json_string(fp, o->task);
-    fprintf(fp, ", \"model\": ");
-    csm_json_string(fp, csm_model_path(csm_task_model(x->task)));
-    fprintf(fp, ", \"class\": ");
-    if (o->cls)
-      csm_json_string(fp, o->cls);
-    else
-      fprintf(fp, "null");
-    fprintf(fp, ",\n \"parameters\": ");
-    csm_explain_options_write_json(fp, o, x->size);
-    fprintf(fp, ",\n \"canonical_png\": %s,\n \"faces\": [",
-            x->background.rgb ? "\"canonical.png\"" : "null");
-  }
-  int first = 1;
-  for (int i = 0; !st && i < n; i++)
-    for (int k = 0; !st && k < n_faces[i]; k++) {
-      fprintf(fp, "%s\n  ", first ? "" : ",");
-      first = 0;
-      st = csm_face_result_write(x, dir, &in[i], stems[i], &faces[i][k], fp);
-    }
-  if (fp) {
-    fprintf(fp, "\n ],\n \"failures\": [],\n \"seconds\": %.3f\n}\n", csm_now() - t0);
-    fclose(fp);
-  }
-  char path[PATH_MAX];
-  if (!st) st = csm_run_path(path, sizeof path, dir, "run.json");
-  if (!st) st = csm_write_file_atomic(path, json, json_len);
-  free(json);
-  return st;
-}
-
 csm_status csm_cis_run(const csm_explain_options *o, const csm_input *in, int n,
                        const csm_run_options *r, csm_run_summary *summary) {
   double t0 = csm_now();
@@ -72,7 +29,10 @@ csm_status csm_cis_run(const csm_explain_options *o, const csm_input *in, int n,
     if (!st && csm_run_report_progress(x)) st = csm_fail(CSM_EUSAGE, "cancelled");
   }
   /* Everything computed: now the files. */
-  if (!st) st = write_run(x, in, n, stems, faces, n_faces, r->out_dir, t0);
+  if (!st) st = csm_make_dirs(r->out_dir);
+  if (!st) st = csm_explainer_write_canonical(x, r->out_dir);
+  if (!st)
+    st = csm_run_folder_write_cis(x, in, n, stems, faces, n_faces, r->out_dir, csm_now() - t0);
   if (!st) {
     summary->inputs = n;
     for (int i = 0; i < n; i++)

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "run_internal.h"
 
 /* The task list is copied to split it: longer lists are refused. */
@@ -73,39 +71,6 @@ static csm_status list_samples(const char *dir, char ***paths, int *n) {
   return CSM_OK;
 }
 
-/* Adds "reprojections": [{"image", "png"}] to a run folder's run.json, so
- * that the report shows the CMS on the photos. */
-static csm_status note_reprojections(const char *tdir, char *const *photos, int n) {
-  char path[PATH_MAX];
-  csm_status rst = csm_run_path(path, sizeof path, tdir, "run.json");
-  char *text = NULL;
-  size_t len = 0;
-  if (!rst) rst = csm_read_file(path, (size_t)1 << 30, &text, &len);
-  if (rst) return rst;
-  cJSON *root = cJSON_Parse(text);
-  free(text);
-  if (!root) return csm_fail(CSM_EINPUT, "%s: not JSON", path);
-  cJSON_DeleteItemFromObject(root, "reprojections");
-  cJSON *list = cJSON_AddArrayToObject(root, "reprojections");
-  for (int i = 0; list && i < n; i++) {
-    char stem[1024], rel[1100], full[PATH_MAX + 1200];
-    csm_path_stem(photos[i], stem, sizeof stem);
-    snprintf(rel, sizeof rel, "reproject/%s.png", stem);
-    snprintf(full, sizeof full, "%s/%s", tdir, rel);
-    if (access(full, R_OK) != 0) continue;
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "image", photos[i]);
-    cJSON_AddStringToObject(e, "png", rel);
-    cJSON_AddItemToArray(list, e);
-  }
-  char *out = cJSON_Print(root);
-  cJSON_Delete(root);
-  if (!out) return csm_fail(CSM_ENOMEM, "out of memory");
-  csm_status st = csm_write_file_atomic(path, out, strlen(out));
-  free(out);
-  return st;
-}
-
 static void stage(const csm_demo_options *o, csm_demo_stage *s) {
   if (o->stage) o->stage(o->stage_ctx, s);
 }
@@ -161,7 +126,7 @@ static csm_status one_task(const csm_demo_options *o, const char *task, char **p
                        .faces = csm_reproject_report_faces(rep)};
   csm_reproject_report_free(rep);
   stage(o, &s);
-  return note_reprojections(tdir, photos, n);
+  return csm_run_folder_note_reprojections(tdir, photos, n);
 }
 
 /* The tasks' CMS pictures side by side: the picture of the run. */

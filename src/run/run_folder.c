@@ -1,7 +1,8 @@
-/* The run folder of csm cms: run.json (rewritten after every input so that
- * it always names the checkpoint that matches it), the checkpoints,
- * failures.csv, stability.csv and the final maps; and reading them back
- * for --resume. docs/formats.md describes the files. */
+/* The run folder: every run.json is written here (csm cis's; csm cms's,
+ * rewritten after every input so that it always names the checkpoint that
+ * matches it; the demo's note of its reprojections), with csm cms's
+ * checkpoints, failures.csv, stability.csv and final maps, and read back
+ * here for --resume. docs/formats.md describes the files. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -70,6 +71,49 @@ csm_status csm_cms_checkpoint_path(const char *dir, int done, char *buf, size_t 
 
 /* run.json, whole: rewritten after every image, so that it always matches
  * the checkpoint it names. */
+/* What every run.json starts with: the version, the command, what was
+ * explained, the parameters and the canonical picture (ends with a comma). */
+static void write_head(FILE *fp, const char *command, const csm_explainer *x) {
+  fprintf(fp, "{\"csm_version\": \"%s\", \"command\": \"%s\", \"task\": ", CSM_VERSION, command);
+  csm_json_string(fp, x->o.task);
+  fprintf(fp, ", \"model\": ");
+  csm_json_string(fp, csm_model_path(csm_task_model(x->task)));
+  fprintf(fp, ", \"class\": ");
+  if (x->o.cls)
+    csm_json_string(fp, x->o.cls);
+  else
+    fprintf(fp, "null");
+  fprintf(fp, ",\n \"parameters\": ");
+  csm_explain_options_write_json(fp, &x->o, x->size);
+  fprintf(fp, ",\n \"canonical_png\": %s,", x->background.rgb ? "\"canonical.png\"" : "null");
+}
+
+csm_status csm_run_folder_write_cis(const csm_explainer *x, const csm_input *in, int n,
+                                    char *const *stems, csm_face_result *const *faces,
+                                    const int *n_faces, const char *dir, double seconds) {
+  char *json = NULL;
+  size_t json_len = 0;
+  FILE *fp = open_memstream(&json, &json_len);
+  if (!fp) return csm_fail(CSM_ENOMEM, "out of memory");
+  write_head(fp, "cis", x);
+  fprintf(fp, "\n \"faces\": [");
+  csm_status st = CSM_OK;
+  int first = 1;
+  for (int i = 0; !st && i < n; i++)
+    for (int k = 0; !st && k < n_faces[i]; k++) {
+      fprintf(fp, "%s\n  ", first ? "" : ",");
+      first = 0;
+      st = csm_face_result_write(x, dir, &in[i], stems[i], &faces[i][k], fp);
+    }
+  fprintf(fp, "\n ],\n \"failures\": [],\n \"seconds\": %.3f\n}\n", seconds);
+  fclose(fp);
+  char path[PATH_MAX];
+  if (!st) st = csm_run_path(path, sizeof path, dir, "run.json");
+  if (!st) st = csm_write_file_atomic(path, json, json_len);
+  free(json);
+  return st;
+}
+
 csm_status csm_cms_write_run_json(const csm_cms_job *a, const csm_explainer *x,
                                   const csm_cms_state *s, double seconds, int complete,
                                   const csm_cms *cms) {
@@ -77,18 +121,7 @@ csm_status csm_cms_write_run_json(const csm_cms_job *a, const csm_explainer *x,
   size_t len = 0;
   FILE *fp = open_memstream(&buf, &len);
   if (!fp) return csm_fail(CSM_ENOMEM, "out of memory");
-  fprintf(fp, "{\"csm_version\": \"%s\", \"command\": \"cms\", \"task\": ", CSM_VERSION);
-  csm_json_string(fp, a->o->task);
-  fprintf(fp, ", \"model\": ");
-  csm_json_string(fp, csm_model_path(csm_task_model(x->task)));
-  fprintf(fp, ", \"class\": ");
-  if (a->o->cls)
-    csm_json_string(fp, a->o->cls);
-  else
-    fprintf(fp, "null");
-  fprintf(fp, ",\n \"parameters\": ");
-  csm_explain_options_write_json(fp, a->o, x->size);
-  fprintf(fp, ",\n \"canonical_png\": %s,", x->background.rgb ? "\"canonical.png\"" : "null");
+  write_head(fp, "cms", x);
   fprintf(fp,
           "\n \"resume\": {\"key\": %s, \"done\": %d, \"inputs\": %d, \"checkpoint\": ", s->params,
           s->done, a->n_images);
@@ -293,5 +326,38 @@ csm_status csm_cms_add_failure(csm_cms_state *s, const char *image, const char *
   csm_status st = csm_run_append_json(&s->failures, &s->failures_len, buf);
   free(buf);
   s->n_failures++;
+  return st;
+}
+
+/* Adds "reprojections": [{"image", "png"}] to a run folder's run.json, so
+ * that the report shows the CMS on the photos. */
+csm_status csm_run_folder_note_reprojections(const char *tdir, char *const *photos, int n) {
+  char path[PATH_MAX];
+  csm_status rst = csm_run_path(path, sizeof path, tdir, "run.json");
+  char *text = NULL;
+  size_t len = 0;
+  if (!rst) rst = csm_read_file(path, (size_t)1 << 30, &text, &len);
+  if (rst) return rst;
+  cJSON *root = cJSON_Parse(text);
+  free(text);
+  if (!root) return csm_fail(CSM_EINPUT, "%s: not JSON", path);
+  cJSON_DeleteItemFromObject(root, "reprojections");
+  cJSON *list = cJSON_AddArrayToObject(root, "reprojections");
+  for (int i = 0; list && i < n; i++) {
+    char stem[1024], rel[1100], full[PATH_MAX + 1200];
+    csm_path_stem(photos[i], stem, sizeof stem);
+    snprintf(rel, sizeof rel, "reproject/%s.png", stem);
+    snprintf(full, sizeof full, "%s/%s", tdir, rel);
+    if (access(full, R_OK) != 0) continue;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "image", photos[i]);
+    cJSON_AddStringToObject(e, "png", rel);
+    cJSON_AddItemToArray(list, e);
+  }
+  char *out = cJSON_Print(root);
+  cJSON_Delete(root);
+  if (!out) return csm_fail(CSM_ENOMEM, "out of memory");
+  csm_status st = csm_write_file_atomic(path, out, strlen(out));
+  free(out);
   return st;
 }

@@ -67,7 +67,16 @@ csm_status csm_run_write_npy(const char *path, const float *v, int w, int h);
 /* Writes the text of a memstream to path atomically; frees it. */
 csm_status csm_run_write_text(const char *path, char *text, size_t len);
 
-/* ---- csm cms's run folder (run_folder.c) ---- */
+/* ---- The run folder (run_folder.c): every run.json is written here ---- */
+
+/* csm cis's run.json: the faces' entries (and their files, through
+ * csm_face_result_write). */
+csm_status csm_run_folder_write_cis(const csm_explainer *x, const csm_input *in, int n,
+                                    char *const *stems, csm_face_result *const *faces,
+                                    const int *n_faces, const char *dir, double seconds);
+/* Adds "reprojections": [{"image", "png"}] to dir/run.json for the photos
+ * whose dir/reproject/<stem>.png exists (the report shows them). */
+csm_status csm_run_folder_note_reprojections(const char *dir, char *const *photos, int n);
 
 typedef struct csm_cms_job {
   const csm_explain_options *o; /* resolved */
