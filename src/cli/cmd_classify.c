@@ -1,12 +1,14 @@
 /* csm classify: a zoo task (gender, expression, age, race) on every face of
  * each image; csm tasks: the zoo. The options, one run/ call
  * (csm_classify_run, csm_task_zoo_*), the text printed. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "custom_options.h"
+#include "options.h"
 
 static const char *help =
     "usage: csm classify --task TASK IMAGE... [options]\n"
@@ -14,21 +16,7 @@ static const char *help =
     "Finds every face (BlazeFace, largest first), crops it the way the task's\n"
     "model expects (docs/tasks.md) and reports the predicted class, its\n"
     "confidence and every class score. 'csm tasks' lists the tasks.\n\n"
-    "  --task TASK          gender, gender-64, gender-ssrnet, expression, age, race,\n"
-    "                       pose (9 head-pose bins), ... (embedding tasks\n"
-    "                       embed-* give no classes: they are for verify/identify)\n"
-    "  --json               {\"task\", \"images\": [{\"path\", \"faces\": [{\"box\": [x, y, w, "
-    "h],\n"
-    "                       \"label\", \"confidence\", \"scores\": {label: p}, \"value\"}]}]}\n"
-    "                       on stdout (value: age in years for age tasks)\n"
-    "  --detector D         auto (default), front (close-ups) or back (group photos)\n"
-    "  --min-score S        detector score threshold in [0, 1) (default 0.5)\n"
-    "  --no-detect          each image is one face crop (no detection)\n"
-    "  --save-input FILE    also write every face's model input, in output order, as\n"
-    "                       one float32 .npy [faces, size, size, channels] (NHWC,\n"
-    "                       preprocessed: what the model's input received)\n"
-    "  --threads N          threads (default: all cores)\n\n"
-    "Any model (a custom task, instead of --task):\n" CUSTOM_OPTIONS_HELP;
+    "";
 
 static const char *tasks_help = "usage: csm tasks [--json]\n\n"
                                 "Lists the task zoo: name, model, model input and classes (or\n"
@@ -42,43 +30,54 @@ typedef struct classify_args {
   int n_images, json;
 } classify_args;
 
+#define ARG(field) offsetof(classify_args, field)
+
+/* --detector and --min-score given on the command line win over the task's. */
+static int take_detect(const char *cmd, const cli_option *o, void *args, const char *v) {
+  classify_args *a = args;
+  if (cli_take_detect(cmd, o, args, v)) return -1;
+  if (!strcmp(o->name, "--detector")) a->o.det_detector_given = 1;
+  if (!strcmp(o->name, "--min-score")) a->o.det_min_score_given = 1;
+  return 0;
+}
+
+static const cli_option options[] = {
+    {"--task", NULL, "TASK",
+     "gender, gender-64, gender-ssrnet, expression, age, race,\npose (9 head-pose bins), ... "
+     "(embedding tasks\nembed-* give no classes: they are for verify/identify)",
+     CLI_STRING, ARG(o.task)},
+    {"--json", NULL, NULL,
+     "{\"task\", \"images\": [{\"path\", \"faces\": [{\"box\": [x, y, w, h],\n\"label\", "
+     "\"confidence\", \"scores\": {label: p}, \"value\"}]}]}\non stdout (value: age in years for "
+     "age tasks)",
+     CLI_FLAG, ARG(json)},
+    {"--detector", NULL, "D", "auto (default), front (close-ups) or back (group photos)", CLI_CALL,
+     ARG(o.det), .call = take_detect},
+    {"--min-score", NULL, "S", "detector score threshold in [0, 1) (default 0.5)", CLI_CALL,
+     ARG(o.det), .call = take_detect},
+    {"--no-detect", NULL, NULL, "each image is one face crop (no detection)", CLI_FLAG,
+     ARG(o.no_detect)},
+    {"--save-input", NULL, "FILE",
+     "also write every face's model input, in output order, as\none float32 .npy [faces, size, "
+     "size, channels] (NHWC,\npreprocessed: what the model's input received)",
+     CLI_STRING, ARG(o.save_input)},
+    {"--threads", NULL, "N", "threads (default: all cores)", CLI_CALL, ARG(o.det),
+     .call = cli_take_detect},
+    {NULL, NULL, NULL, "Any model (a custom task, instead of --task):"},
+    CUSTOM_OPTIONS(ARG(custom)),
+    {0}};
+
 static int parse(int argc, char **argv, classify_args *a) {
-  int common;
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i];
-    int has_val = i + 1 < argc;
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-      fputs(help, stdout);
-      exit(CSM_EXIT_OK);
-    } else if (!strcmp(o, "--json")) {
-      a->json = 1;
-    } else if (!strcmp(o, "--no-detect")) {
-      a->o.no_detect = 1;
-    } else if (!strcmp(o, "--task") && has_val) {
-      a->o.task = argv[++i];
-    } else if (!strcmp(o, "--save-input") && has_val) {
-      a->o.save_input = argv[++i];
-    } else if ((common = custom_option("classify", o, has_val ? argv[i + 1] : NULL, &a->custom)) !=
-               0) {
-      if (common < 0) return CSM_EXIT_USAGE;
-      i++;
-    } else if ((common = csm_cli_common_option("classify", argc, argv, &i, &a->o.det)) != 0) {
-      if (common < 0) return CSM_EXIT_USAGE;
-      /* Given on the command line, they win over the task's own. */
-      if (!strcmp(o, "--detector")) a->o.det_detector_given = 1;
-      if (!strcmp(o, "--min-score")) a->o.det_min_score_given = 1;
-    } else if (o[0] == '-' && o[1]) {
-      return csm_cli_usage_error("classify", "unknown option '%s' (or missing value)", o);
-    } else {
-      a->images[a->n_images++] = o;
-    }
-  }
+  const cli_option *tables[] = {options};
+  cli_spec spec = {"classify", help, NULL, tables, 1, -1};
+  int rc = cli_parse(&spec, a, argc, argv, a->images, &a->n_images);
+  if (rc >= 0) return rc;
   if (custom_args_check("classify", &a->custom)) return CSM_EXIT_USAGE;
   if (a->custom.model) a->o.model = a->custom.model, a->o.model_info = a->custom.info;
   if (csm_classify_options_resolve(&a->o))
     return csm_cli_usage_error("classify", "%s", csm_last_error());
   if (!a->n_images) return csm_cli_usage_error("classify", "no images given");
-  return CSM_EXIT_OK;
+  return -1;
 }
 
 static int print_progress(void *ctx, const csm_progress *p) {
@@ -95,7 +94,7 @@ int csm_cli_classify(int argc, char **argv) {
   a.images = calloc((size_t)argc, sizeof(char *));
   if (!a.images) return csm_cli_fail(CSM_ENOMEM);
   int rc = parse(argc, argv, &a);
-  if (rc) {
+  if (rc >= 0) {
     custom_args_free(&a.custom);
     free(a.images);
     return rc;

@@ -3,11 +3,11 @@
  * its output becomes a confidence (output, kind, classes). */
 #include "custom_options.h"
 
+#include "options.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-const char *custom_options_help = CUSTOM_OPTIONS_HELP;
 
 void custom_args_init(custom_args *c) {
   memset(c, 0, sizeof *c);
@@ -127,4 +127,8 @@ csm_status custom_task_load(const custom_args *c, csm_task **out) {
   info.name = "custom";
   /* Size and channels left 0: the model's own (csm_task_load_custom). */
   return csm_task_load_custom(c->model, &info, out);
+}
+
+int custom_take(const char *cmd, const cli_option *o, void *args, const char *v) {
+  return custom_option(cmd, o->name, v, (custom_args *)((char *)args + o->offset)) < 0 ? -1 : 0;
 }

@@ -27,26 +27,67 @@ int custom_args_check(const char *cmd, custom_args *c);
 /* csm_task_load_custom on the flags. */
 csm_status custom_task_load(const custom_args *c, csm_task **out);
 
-/* The flags' help lines (a literal, for help texts put together at
- * compile time). */
-#define CUSTOM_OPTIONS_HELP                                                                        \
-  "  --model PATH         a TF.js model.json or an ONNX .onnx file (channels-first\n"              \
-  "                       [N,C,H,W] inputs are fed channels-last, exactly); its input\n"           \
-  "                       is the face crop\n"                                                      \
-  "  --input-size N       input N x N (default: the model's)\n"                                    \
-  "  --channels C         rgb, bgr or gray (default: rgb, or gray for a 1-channel\n"               \
-  "                       model)\n"                                                                \
-  "  --range LO,HI        input values of black and white (default 0,1)\n"                         \
-  "  --mean M[,M,M]       per-channel mean subtracted after --range, in the model's\n"             \
-  "                       channel order (default 0)\n"                                             \
-  "  --std S[,S,S]        per-channel divisor after --mean (default 1): a channel\n"               \
-  "                       value is ((p / 255) (HI - LO) + LO - mean) / std; torchvision\n"         \
-  "                       models: --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n"              \
-  "  --output NAME        output node (default: the first)\n"                                      \
-  "  --confidence K       probs (default), softmax (logits in), sigmoid, logit,\n"                 \
-  "                       value, embedding (with --task verify or identify)\n"                     \
-  "  --crop-scale S       crop side / face box side (default 1.4)\n"                               \
-  "  --classes A,B,...    class names (default: 0, 1, ...)\n"
-extern const char *custom_options_help;
+/* The flags as option-table entries (options.h) for the custom_args at
+ * `offset` of the command's arguments: declared once for every command
+ * that takes a model file. */
+struct cli_option;
+int custom_take(const char *cmd, const struct cli_option *o, void *args, const char *v);
+#define CUSTOM_OPTIONS(offset)                                                                     \
+  {"--model",                                                                                      \
+   NULL,                                                                                           \
+   "PATH",                                                                                         \
+   "a TF.js model.json or an ONNX .onnx file (channels-first\n[N,C,H,W] inputs are fed "           \
+   "channels-last, exactly); its input\nis the face crop",                                         \
+   CLI_CALL,                                                                                       \
+   offset,                                                                                         \
+   .call = custom_take},                                                                           \
+      {"--input-size",     NULL, "N", "input N x N (default: the model's)", CLI_CALL, offset,      \
+       .call = custom_take},                                                                       \
+      {"--channels",                                                                               \
+       NULL,                                                                                       \
+       "C",                                                                                        \
+       "rgb, bgr or gray (default: rgb, or gray for a 1-channel\nmodel)",                          \
+       CLI_CALL,                                                                                   \
+       offset,                                                                                     \
+       .call = custom_take},                                                                       \
+      {"--range",                                                                                  \
+       NULL,                                                                                       \
+       "LO,HI",                                                                                    \
+       "input values of black and white (default 0,1)",                                            \
+       CLI_CALL,                                                                                   \
+       offset,                                                                                     \
+       .call = custom_take},                                                                       \
+      {"--mean",                                                                                   \
+       NULL,                                                                                       \
+       "M[,M,M]",                                                                                  \
+       "per-channel mean subtracted after --range, in the model's\nchannel order (default 0)",     \
+       CLI_CALL,                                                                                   \
+       offset,                                                                                     \
+       .call = custom_take},                                                                       \
+      {"--std",                                                                                    \
+       NULL,                                                                                       \
+       "S[,S,S]",                                                                                  \
+       "per-channel divisor after --mean (default 1): a channel\nvalue is ((p / 255) (HI - LO) "   \
+       "+ LO - mean) / std; torchvision\nmodels: --mean 0.485,0.456,0.406 --std "                  \
+       "0.229,0.224,0.225",                                                                        \
+       CLI_CALL,                                                                                   \
+       offset,                                                                                     \
+       .call = custom_take},                                                                       \
+      {"--output",         NULL, "NAME", "output node (default: the first)", CLI_CALL, offset,     \
+       .call = custom_take},                                                                       \
+      {"--confidence",                                                                             \
+       NULL,                                                                                       \
+       "K",                                                                                        \
+       "probs (default), softmax (logits in), sigmoid, logit,\nvalue, embedding (with --task "     \
+       "verify or identify)",                                                                      \
+       CLI_CALL,                                                                                   \
+       offset,                                                                                     \
+       .call = custom_take},                                                                       \
+      {"--crop-scale",     NULL, "S", "crop side / face box side (default 1.4)", CLI_CALL, offset, \
+       .call = custom_take},                                                                       \
+  {                                                                                                \
+    "--classes", NULL, "A,B,...", "class names (default: 0, 1, ...)", CLI_CALL, offset,            \
+        .call = custom_take                                                                        \
+  }
 
 #endif

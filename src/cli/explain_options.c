@@ -62,10 +62,6 @@ static int take_truth(const char *cmd, const cli_option *opt, void *args, const 
   return 0;
 }
 
-static int take_custom(const char *cmd, const cli_option *opt, void *args, const char *v) {
-  return custom_option(cmd, opt->name, v, &((explain_args *)args)->custom) < 0 ? -1 : 0;
-}
-
 static const char *const centres_names[] = {"mesh", "grid", NULL};
 static const char *const space_names[] = {"canonical", "image", NULL};
 static const char *const fill_names[] = {"zero", "mean", "blur", NULL};
@@ -131,32 +127,7 @@ const cli_option explain_option_table[] = {
     {"--embedding", NULL, "TASK", "embed-faceres (default) or embed-mobileface", CLI_STRING,
      ARG(o.embedding)},
     {NULL, NULL, NULL, "Any model (a custom task):"},
-    {"--model", NULL, "PATH",
-     "a TF.js model.json or an ONNX .onnx file (channels-first\n[N,C,H,W] inputs are fed "
-     "channels-last, exactly); its input\nis the face crop",
-     CLI_CALL, .call = take_custom},
-    {"--input-size", NULL, "N", "input N x N (default: the model's)", CLI_CALL,
-     .call = take_custom},
-    {"--channels", NULL, "C", "rgb, bgr or gray (default: rgb, or gray for a 1-channel\nmodel)",
-     CLI_CALL, .call = take_custom},
-    {"--range", NULL, "LO,HI", "input values of black and white (default 0,1)", CLI_CALL,
-     .call = take_custom},
-    {"--mean", NULL, "M[,M,M]",
-     "per-channel mean subtracted after --range, in the model's\nchannel order (default 0)",
-     CLI_CALL, .call = take_custom},
-    {"--std", NULL, "S[,S,S]",
-     "per-channel divisor after --mean (default 1): a channel\nvalue is ((p / 255) (HI - LO) + "
-     "LO - mean) / std; torchvision\nmodels: --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225",
-     CLI_CALL, .call = take_custom},
-    {"--output", NULL, "NAME", "output node (default: the first)", CLI_CALL, .call = take_custom},
-    {"--confidence", NULL, "K",
-     "probs (default), softmax (logits in), sigmoid, logit,\nvalue, embedding (with --task "
-     "verify or identify)",
-     CLI_CALL, .call = take_custom},
-    {"--crop-scale", NULL, "S", "crop side / face box side (default 1.4)", CLI_CALL,
-     .call = take_custom},
-    {"--classes", NULL, "A,B,...", "class names (default: 0, 1, ...)", CLI_CALL,
-     .call = take_custom},
+    CUSTOM_OPTIONS(ARG(custom)),
     {NULL, NULL, NULL, "The reference implementation's mode (PRNet alignments, no detection):"},
     {"--align", NULL, "prnet",
      "align with a PRNet mesh per image: the whole image is the\nmodel's input; centres are the "

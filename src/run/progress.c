@@ -1,6 +1,7 @@
 /* A run's progress as the caller's callback sees it: inputs and faces done,
  * the rate in faces per second, and the time left, estimated from the
- * inputs still to come (one face each until they are seen). */
+ * inputs still to come (as many faces each as the inputs seen so far had,
+ * at least one). */
 #include <string.h>
 
 #include "run_internal.h"
@@ -16,7 +17,8 @@ void csm_run_progress_input(csm_explainer *x, int i) {
   x->pr.input = i + 1;
   x->pr.face = x->pr.n_faces = 0;
   x->pr.occluded = x->pr.occlusions = 0;
-  x->faces_total_estimate = x->pr.faces_done + (x->pr.n_inputs - i);
+  double per_input = i > 0 && x->pr.faces_done > i ? (double)x->pr.faces_done / i : 1;
+  x->faces_total_estimate = x->pr.faces_done + (int)((x->pr.n_inputs - i) * per_input + 0.5);
 }
 
 int csm_run_report_progress(csm_explainer *x) {
