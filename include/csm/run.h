@@ -50,6 +50,8 @@ typedef enum csm_explain_mode {
   CSM_EXPLAIN_IDENTIFY  /* zero-shot identification against a gallery (Eq. 7) */
 } csm_explain_mode;
 
+typedef struct csm_input csm_input; /* below: one input of a run */
+
 typedef struct csm_explain_options {
   const char *task; /* zoo task, "verify", "identify"; NULL with model: "custom" */
   const char *cls;  /* the class explained, by name or index; NULL: the predicted one */
@@ -77,6 +79,14 @@ typedef struct csm_explain_options {
   const char *gallery;   /* identify: one sub-folder of face photos per identity */
   const char *identity;  /* identify: the identity explained (NULL: the nearest) */
   int threads;           /* threads of this explainer's models (0: csm_threads()) */
+  /* Where an input's pixels come from when csm_input.image is NULL: fills
+   * img (pixels malloc'ed; the explainer frees them with csm_image_free)
+   * for in->path (which 0) or in->path2 (1), or returns an error with a
+   * message. NULL: the image file at that path. Inputs need not be files:
+   * a path may name a database row or a frame. With jobs > 1 it is called
+   * from several threads at once. */
+  csm_status (*load_image)(void *ctx, const csm_input *in, int which, csm_image *img);
+  void *load_image_ctx;
   /* Set by csm_explain_options_resolve. */
   csm_explain_mode mode;
 } csm_explain_options;

@@ -7,7 +7,8 @@
 
 #include "run_internal.h"
 
-csm_status csm_run_load_image(const csm_input *in, int which, csm_image *img, int *owned) {
+csm_status csm_run_load_image(const csm_explain_options *o, const csm_input *in, int which,
+                              csm_image *img, int *owned) {
   const csm_image *given = which ? in->image2 : in->image;
   const char *path = which ? in->path2 : in->path;
   if (given) {
@@ -17,8 +18,19 @@ csm_status csm_run_load_image(const csm_input *in, int which, csm_image *img, in
     *owned = 0;
     return CSM_OK;
   }
-  if (!path) return csm_fail(CSM_EUSAGE, "an input has neither a path nor pixels");
   *owned = 1;
+  if (o->load_image) {
+    memset(img, 0, sizeof *img);
+    csm_status st = o->load_image(o->load_image_ctx, in, which, img);
+    if (!st && (!img->rgb || img->w <= 0 || img->h <= 0))
+      st = csm_fail(CSM_EINPUT, "%s: the image source gave no pixels", path ? path : "image");
+    if (st) {
+      csm_image_free(img);
+      *owned = 0;
+    }
+    return st;
+  }
+  if (!path) return csm_fail(CSM_EUSAGE, "an input has neither a path nor pixels");
   return csm_image_load(path, img);
 }
 
@@ -200,8 +212,8 @@ static csm_status explain_pair(csm_explainer *x, const csm_explain_options *o, c
   csm_image img[2] = {{0}, {0}};
   int owned[2] = {0, 0};
   csm_face face[2];
-  csm_status st = csm_run_load_image(in, 0, &img[0], &owned[0]);
-  if (!st) st = csm_run_load_image(in, 1, &img[1], &owned[1]);
+  csm_status st = csm_run_load_image(o, in, 0, &img[0], &owned[0]);
+  if (!st) st = csm_run_load_image(o, in, 1, &img[1], &owned[1]);
   if (!st) st = csm_run_largest_face(x->det, &img[0], in->path, &face[0]);
   if (!st) st = csm_run_largest_face(x->det, &img[1], in->path2, &face[1]);
   csm_face_result *f = st ? NULL : calloc(1, sizeof *f);
@@ -236,7 +248,7 @@ csm_status csm_explainer_explain(csm_explainer *x, const csm_input *in, csm_face
   const char *path = in->path;
   csm_image img = {0};
   int owned = 0;
-  csm_status st = csm_run_load_image(in, 0, &img, &owned);
+  csm_status st = csm_run_load_image(o, in, 0, &img, &owned);
   if (st) return st;
   csm_face *found = NULL;
   int n = 0;

@@ -55,8 +55,10 @@ void csm_run_summary_calibration(const csm_explainer *x, csm_run_summary *s);
 /* Applies the explainer's thread count to the calling thread. */
 void csm_run_use_threads(const csm_explainer *x);
 
-/* The input's pixels: in->image (which 0) / image2 (1), else the file. */
-csm_status csm_run_load_image(const csm_input *in, int which, csm_image *img, int *owned);
+/* The input's pixels: in->image (which 0) / image2 (1), else o->load_image,
+ * else the file. *owned: the caller frees img. */
+csm_status csm_run_load_image(const csm_explain_options *o, const csm_input *in, int which,
+                              csm_image *img, int *owned);
 
 /* dir/name, or CSM_EUSAGE when it does not fit. */
 csm_status csm_run_path(char *buf, size_t len, const char *dir, const char *name);

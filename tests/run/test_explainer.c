@@ -1,7 +1,8 @@
 /* The pipeline through the library API (include/csm/run.h), checked against
  * what the lower layers say independently: the faces are the detector's,
  * each face's base confidence is the task's own classification of that
- * face, pixels given in memory explain exactly like the file, and a CMS
+ * face, pixels given in memory or by an image source explain exactly like
+ * the file, and a CMS
  * run gives the same bits with any number of jobs and after a cancel and a
  * resume. Options that do not go together are refused with a message. */
 #include "csm_test.h"
@@ -114,6 +115,49 @@ static void test_faces_and_confidence(void **state) {
   csm_explainer_free(x);
 }
 
+/* An image source that is not a file system: "row:1" is the first photo,
+ * anything else an error of the source's own. */
+static int source_calls;
+static csm_status row_source(void *ctx, const csm_input *in, int which, csm_image *img) {
+  (void)ctx, (void)which;
+  source_calls++;
+  if (strcmp(in->path, "row:1")) return csm_fail(CSM_EINPUT, "%s: no such row", in->path);
+  return csm_image_load(photo, img);
+}
+
+static void test_image_source(void **state) {
+  (void)state;
+  csm_explain_options o;
+  options(&o);
+  csm_explainer *x;
+  CSM_ASSERT_OK(csm_explainer_open(&o, &x));
+  csm_input file = {.path = photo, .truth = -1};
+  csm_face_result *want;
+  int n_want;
+  CSM_ASSERT_OK(csm_explainer_explain(x, &file, &want, &n_want));
+  csm_explainer_free(x);
+  o.load_image = row_source;
+  CSM_ASSERT_OK(csm_explainer_open(&o, &x));
+  csm_input row = {.path = "row:1", .truth = -1}, bad = {.path = "row:2", .truth = -1};
+  csm_face_result *got;
+  int n_got;
+  source_calls = 0;
+  CSM_ASSERT_OK(csm_explainer_explain(x, &row, &got, &n_got));
+  assert_int_equal(source_calls, 1);
+  assert_int_equal(n_got, n_want);
+  for (int k = 0; k < n_got; k++)
+    assert_memory_equal(got[k].cis.value, want[k].cis.value, 64 * 64 * sizeof(float));
+  /* The source's error is the explainer's, message and all. */
+  csm_face_result *none;
+  int n_none;
+  assert_int_equal(csm_explainer_explain(x, &bad, &none, &n_none), CSM_EINPUT);
+  assert_non_null(strstr(csm_last_error(), "row:2: no such row"));
+  assert_int_equal(n_none, 0);
+  csm_face_results_free(got, n_got);
+  csm_face_results_free(want, n_want);
+  csm_explainer_free(x);
+}
+
 static csm_status read_npy(const char *dir, const char *name, csm_tensor *t) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -205,9 +249,8 @@ int main(void) {
   snprintf(photo2, sizeof photo2, "%s/sample1.jpg", samples);
   csm_set_threads(2);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_options_refused),
-      cmocka_unit_test(test_inputs),
-      cmocka_unit_test(test_faces_and_confidence),
+      cmocka_unit_test(test_options_refused),        cmocka_unit_test(test_inputs),
+      cmocka_unit_test(test_faces_and_confidence),   cmocka_unit_test(test_image_source),
       cmocka_unit_test(test_cms_jobs_cancel_resume),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
