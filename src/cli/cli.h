@@ -52,6 +52,10 @@ void csm_json_shape(FILE *fp, const csm_shape *s);
  * command's arguments. */
 struct cli_option;
 int cli_take_detect(const char *cmd, const struct cli_option *o, void *args, const char *v);
+/* --threads alone (commands without a detector). */
+int cli_take_threads(const char *cmd, const struct cli_option *o, void *args, const char *v);
+#define CLI_THREADS_OPTION                                                                         \
+  { "--threads", NULL, "N", "threads (default: all cores)", CLI_CALL, 0, .call = cli_take_threads }
 #define CLI_DETECT_OPTIONS(offset, detector_help, score_help)                                      \
   {"--detector", NULL, "D", detector_help, CLI_CALL, offset, .call = cli_take_detect},             \
       {"--min-score", NULL, "S", score_help, CLI_CALL, offset, .call = cli_take_detect}, {         \

@@ -115,3 +115,10 @@ int cli_take_detect(const char *cmd, const cli_option *o, void *args, const char
              ? -1
              : 0;
 }
+
+int cli_take_threads(const char *cmd, const cli_option *o, void *args, const char *v) {
+  (void)args;
+  char *argv[3] = {NULL, (char *)o->name, (char *)v};
+  int i = 1;
+  return csm_cli_common_option(cmd, 3, argv, &i, NULL) < 0 ? -1 : 0;
+}

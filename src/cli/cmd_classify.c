@@ -18,10 +18,11 @@ static const char *help =
     "confidence and every class score. 'csm tasks' lists the tasks.\n\n"
     "";
 
-static const char *tasks_help = "usage: csm tasks [--json]\n\n"
-                                "Lists the task zoo: name, model, model input and classes (or\n"
-                                "the embedding's dimension). --json adds each task's output\n"
-                                "kind: probs, sigmoid, value, logits, logit, pose or embedding.\n";
+static const char *tasks_help =
+    "usage: csm tasks [--json]\n\n"
+    "Lists the task zoo: name, model, model input and classes (or\n"
+    "the embedding's dimension). --json adds each task's output\n"
+    "kind: probs, sigmoid, value, logits, logit, pose or embedding.\n\n";
 
 typedef struct classify_args {
   csm_classify_options o;
@@ -116,18 +117,16 @@ int csm_cli_classify(int argc, char **argv) {
   return rc;
 }
 
+static const cli_option tasks_options[] = {{"--json", NULL, NULL, "the zoo as JSON", CLI_FLAG, 0},
+                                           {0}};
+
 int csm_cli_tasks(int argc, char **argv) {
   int json = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(tasks_help, stdout);
-      return CSM_EXIT_OK;
-    } else if (!strcmp(argv[i], "--json")) {
-      json = 1;
-    } else {
-      return csm_cli_usage_error("tasks", "unexpected argument '%s'", argv[i]);
-    }
-  }
+  const cli_option *tables[] = {tasks_options};
+  cli_spec spec = {"tasks", tasks_help, NULL, tables, 1, 0};
+  int n_pos = 0;
+  int rc = cli_parse(&spec, &json, argc, argv, NULL, &n_pos);
+  if (rc >= 0) return rc;
   char *text = NULL;
   csm_status st = json ? csm_task_zoo_json(&text) : csm_task_zoo_table(&text);
   if (!st) fputs(text, stdout);

@@ -3,6 +3,7 @@
  * every photo, and the HTML report (what `make demo` runs). The job is
  * csm_demo_run; here: finding the samples and printing its stages. */
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,10 +18,7 @@ static const char *help =
     "CMS onto every photo into DIR/<task>/reproject/, then 'csm report' into\n"
     "DIR/report.html, with the tasks' CMS side by side in DIR/cms.png. A\n"
     "finished task is not recomputed when run again; a\n"
-    "killed one continues where it stopped.\n\n"
-    "  -o DIR               output folder (default demo-out)\n"
-    "  --tasks LIST         comma-separated tasks (default gender,expression,age)\n"
-    "  --threads N          threads (default: all cores)\n";
+    "killed one continues where it stopped.\n\n";
 
 /* $CSM_SAMPLES_DIR, else data/samples beside the build folder, else
  * ./data/samples. */
@@ -72,25 +70,23 @@ static void print_stage(void *ctx, const csm_demo_stage *s) {
   }
 }
 
+#define ARG(field) offsetof(csm_demo_options, field)
+
+static const cli_option options[] = {
+    {"--out", "-o", "DIR", "output folder (default demo-out)", CLI_STRING, ARG(out_dir)},
+    {"--tasks", NULL, "LIST", "comma-separated tasks (default gender,expression,age)", CLI_STRING,
+     ARG(tasks)},
+    CLI_THREADS_OPTION,
+    {0}};
+
 int csm_cli_demo(int argc, char **argv) {
   csm_demo_options o;
   csm_demo_options_init(&o);
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    int common;
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      fputs(help, stdout);
-      return CSM_EXIT_OK;
-    } else if (!strcmp(a, "-o") && i + 1 < argc) {
-      o.out_dir = argv[++i];
-    } else if (!strcmp(a, "--tasks") && i + 1 < argc) {
-      o.tasks = argv[++i];
-    } else if ((common = csm_cli_common_option("demo", argc, argv, &i, NULL)) != 0) {
-      if (common < 0) return CSM_EXIT_USAGE;
-    } else {
-      return csm_cli_usage_error("demo", "unexpected argument '%s'", a);
-    }
-  }
+  const cli_option *tables[] = {options};
+  cli_spec spec = {"demo", help, NULL, tables, 1, 0};
+  int n_pos = 0;
+  int rc = cli_parse(&spec, &o, argc, argv, NULL, &n_pos);
+  if (rc >= 0) return rc;
   char dir[PATH_MAX];
   samples_dir(dir, sizeof dir);
   o.samples_dir = dir;

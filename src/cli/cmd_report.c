@@ -1,8 +1,10 @@
 /* csm report: one self-contained HTML page from run folders. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 
 static const char *help =
     "usage: csm report DIR [-o FILE]\n\n"
@@ -10,26 +12,29 @@ static const char *help =
     "run folder DIR (written by 'csm cis' or 'csm cms'; it has a run.json), or\n"
     "from every sub-folder of DIR that is one, side by side: parameters, the\n"
     "CMS images, the stability curve, failures and every face's maps.\n"
-    "See docs/report.md.\n\n"
-    "  -o, --out FILE       the page (default DIR/report.html)\n";
+    "See docs/report.md.\n\n";
+
+typedef struct report_args {
+  const char *out;
+} report_args;
+
+static const cli_option options[] = {{"--out", "-o", "FILE", "the page (default DIR/report.html)",
+                                      CLI_STRING, offsetof(report_args, out)},
+                                     {0}};
 
 int csm_cli_report(int argc, char **argv) {
-  const char *dir = NULL, *out = NULL;
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i];
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-      fputs(help, stdout);
-      return CSM_EXIT_OK;
-    } else if ((!strcmp(o, "-o") || !strcmp(o, "--out")) && i + 1 < argc) {
-      out = argv[++i];
-    } else if (o[0] == '-' && o[1]) {
-      return csm_cli_usage_error("report", "unknown option '%s' (or missing value)", o);
-    } else if (dir) {
-      return csm_cli_usage_error("report", "one folder only ('%s' and '%s' given)", dir, o);
-    } else {
-      dir = o;
-    }
-  }
+  report_args a = {NULL};
+  const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+  if (!pos) return csm_cli_fail(csm_fail(CSM_ENOMEM, "out of memory"));
+  int n_pos = 0;
+  const cli_option *tables[] = {options};
+  cli_spec spec = {"report", help, NULL, tables, 1, -1};
+  int rc = cli_parse(&spec, &a, argc, argv, pos, &n_pos);
+  const char *dir = pos[0], *dir2 = pos[1], *out = a.out;
+  free(pos);
+  if (rc >= 0) return rc;
+  if (n_pos > 1)
+    return csm_cli_usage_error("report", "one folder only ('%s' and '%s' given)", dir, dir2);
   if (!dir) return csm_cli_usage_error("report", "no folder given");
   if (!*dir) return csm_cli_usage_error("report", "empty folder name");
   if (out && !*out) return csm_cli_usage_error("report", "empty output path");
