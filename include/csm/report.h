@@ -53,14 +53,6 @@ csm_status csm_image_vstack(const csm_image *imgs, int n, int gap, csm_image *ou
 /* Whole files are read and written with csm_read_file and
  * csm_write_file_atomic (csm/core.h). */
 
-/* ---- HTML report (src/report/html.c) ---------------------------------------- */
-
-/* A self-contained static HTML page (no network: images inline as data:
- * URIs, the stability plot as inline SVG) from a run folder (one with a
- * run.json, docs/formats.md) or from a folder whose sub-folders are run
- * folders (shown side by side, e.g. one CMS per task). Written atomically. */
-csm_status csm_report_html(const char *dir, const char *out_path);
-
 #ifdef __cplusplus
 }
 #endif

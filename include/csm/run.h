@@ -522,6 +522,14 @@ void csm_canon_build_options_init(csm_canon_build_options *o);
 csm_status csm_canon_build_run(const csm_canon_build_options *o, const char *const *photos, int n,
                                int *faces, int *triangles);
 
+/* ---- The HTML report of run folders (src/run/report_html.c) ------------- */
+
+/* A self-contained static HTML page (no network: images inline as data:
+ * URIs, the stability plot as inline SVG) from a run folder (one with a
+ * run.json, docs/formats.md) or from a folder whose sub-folders are run
+ * folders (shown side by side, e.g. one CMS per task). Written atomically. */
+csm_status csm_report_html(const char *dir, const char *out_path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -148,16 +148,31 @@ csm_status csm_cms_write_run_json(const csm_cms_job *a, const csm_explainer *x,
   return st;
 }
 
+/* dir/run.json parsed: a JSON object, or an error naming the file. The one
+ * place run.json is read (resume, the demo's note, the HTML report). */
+csm_status csm_run_folder_read(const char *dir, char *path, size_t path_len, cJSON **root) {
+  *root = NULL;
+  csm_status st = csm_run_path(path, path_len, dir, "run.json");
+  char *text = NULL;
+  size_t len = 0;
+  if (!st) st = csm_read_file(path, (size_t)1 << 30, &text, &len);
+  if (st) return st;
+  cJSON *j = cJSON_ParseWithLength(text, len);
+  free(text);
+  if (!cJSON_IsObject(j)) {
+    cJSON_Delete(j);
+    return csm_fail(CSM_EINPUT, "%s: not a JSON object (docs/formats.md)", path);
+  }
+  *root = j;
+  return CSM_OK;
+}
+
 /* Reads DIR/run.json and the checkpoint it names, for --resume. */
 csm_status csm_cms_load_state(const csm_cms_job *a, csm_cms_state *s, csm_cms **cms) {
   char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s/run.json", a->out_dir);
-  char *text = NULL;
-  size_t n = 0;
-  csm_status rst = csm_read_file(path, (size_t)1 << 30, &text, &n);
+  cJSON *root = NULL;
+  csm_status rst = csm_run_folder_read(a->out_dir, path, sizeof path, &root);
   if (rst) return csm_fail_context(rst, "--resume: ");
-  cJSON *root = cJSON_Parse(text);
-  free(text);
   csm_status st = CSM_OK;
   cJSON *resume = cJSON_GetObjectItem(root, "resume");
   cJSON *key = cJSON_GetObjectItem(resume, "key");
@@ -333,14 +348,9 @@ csm_status csm_cms_add_failure(csm_cms_state *s, const char *image, const char *
  * that the report shows the CMS on the photos. */
 csm_status csm_run_folder_note_reprojections(const char *tdir, char *const *photos, int n) {
   char path[PATH_MAX];
-  csm_status rst = csm_run_path(path, sizeof path, tdir, "run.json");
-  char *text = NULL;
-  size_t len = 0;
-  if (!rst) rst = csm_read_file(path, (size_t)1 << 30, &text, &len);
+  cJSON *root = NULL;
+  csm_status rst = csm_run_folder_read(tdir, path, sizeof path, &root);
   if (rst) return rst;
-  cJSON *root = cJSON_Parse(text);
-  free(text);
-  if (!root) return csm_fail(CSM_EINPUT, "%s: not JSON", path);
   cJSON_DeleteItemFromObject(root, "reprojections");
   cJSON *list = cJSON_AddArrayToObject(root, "reprojections");
   for (int i = 0; list && i < n; i++) {

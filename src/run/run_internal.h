@@ -71,6 +71,11 @@ csm_status csm_run_write_text(const char *path, char *text, size_t len);
 
 /* ---- The run folder (run_folder.c): every run.json is written here ---- */
 
+/* dir/run.json parsed (path gets its name): a JSON object, or CSM_EIO /
+ * CSM_EINPUT naming the file. */
+struct cJSON;
+csm_status csm_run_folder_read(const char *dir, char *path, size_t path_len, struct cJSON **root);
+
 /* csm cis's run.json: the faces' entries (and their files, through
  * csm_face_result_write). */
 csm_status csm_run_folder_write_cis(const csm_explainer *x, const csm_input *in, int n,

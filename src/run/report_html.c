@@ -2,7 +2,7 @@
  * from a folder of run folders (docs/report.md, docs/formats.md). Images go
  * in as data: URIs and the stability curve as inline SVG, so the page opens
  * from anywhere, offline, and can be mailed as one file. */
-#include "csm/report.h"
+#include "run_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -165,15 +165,8 @@ static csm_status add_run(report *r, const char *dir, const char *name) {
   u->dir = strdup(dir), u->name = strdup(name), u->json_path = join(dir, "run.json");
   r->n++;
   if (!u->dir || !u->name || !u->json_path) return csm_fail(CSM_ENOMEM, "out of memory");
-  char *text;
-  size_t len;
-  csm_status st = csm_read_file(u->json_path, MAX_JSON_BYTES, &text, &len);
-  if (st) return st;
-  u->json = cJSON_ParseWithLength((const char *)text, len);
-  free(text);
-  if (!cJSON_IsObject(u->json))
-    return csm_fail(CSM_EINPUT, "%s: not a JSON object (docs/formats.md)", u->json_path);
-  return CSM_OK;
+  char path[PATH_MAX];
+  return csm_run_folder_read(dir, path, sizeof path, &u->json);
 }
 
 static int cmp_names(const void *a, const void *b) {
