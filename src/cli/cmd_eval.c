@@ -28,27 +28,6 @@ static const char *help_head =
     "wrong) are left out and counted.\n\n";
 
 int csm_cli_eval(int argc, char **argv) {
-  methods_cli c;
   methods_cli_spec spec = {"eval", help_head, NULL, 2, 0, 0};
-  int code = methods_cli_parse(&c, &spec, argc, argv);
-  if (code < 0 && c.ml.n < 2)
-    code = csm_cli_usage_error("eval", "--methods must name at least one method besides cms");
-  if (code < 0) {
-    csm_methods_report *rep = NULL;
-    char *text = NULL;
-    csm_status st = csm_eval_run(&c.a.o, c.in, c.n_in, &c.m, &c.run, &rep);
-    if (!st)
-      st = c.json ? csm_methods_report_json(rep, 0, &text) : csm_methods_report_table(rep, &text);
-    code = methods_cli_finish(&c, st);
-    if (!st) {
-      fputs(text, stdout);
-      const char *layer = csm_methods_report_layer(rep);
-      if (layer) fprintf(stderr, "csm eval: CAM layer %s\n", layer);
-      fprintf(stderr, "csm eval: %.1f s\n", csm_methods_report_seconds(rep));
-    }
-    free(text);
-    csm_methods_report_free(rep);
-  }
-  methods_cli_free(&c);
-  return code;
+  return methods_cli_report_command(&spec, csm_eval_run, argc, argv);
 }

@@ -98,3 +98,29 @@ int methods_cli_finish(methods_cli *c, csm_status st) {
   if (c->progress) fprintf(stderr, "\n");
   return st ? csm_cli_fail(st) : CSM_EXIT_OK;
 }
+
+int methods_cli_report_command(const methods_cli_spec *spec, methods_cli_run_fn run, int argc,
+                               char **argv) {
+  methods_cli c;
+  int code = methods_cli_parse(&c, spec, argc, argv);
+  if (code < 0 && spec->cms == 2 && c.ml.n < 2)
+    code = csm_cli_usage_error(spec->cmd, "--methods must name at least one method besides cms");
+  if (code < 0) {
+    csm_methods_report *rep = NULL;
+    char *text = NULL;
+    csm_status st = run(&c.a.o, c.in, c.n_in, &c.m, &c.run, &rep);
+    if (!st)
+      st = c.json ? csm_methods_report_json(rep, 0, &text) : csm_methods_report_table(rep, &text);
+    code = methods_cli_finish(&c, st);
+    if (!st) {
+      fputs(text, stdout);
+      const char *layer = csm_methods_report_layer(rep);
+      if (layer) fprintf(stderr, "csm %s: CAM layer %s\n", spec->cmd, layer);
+      fprintf(stderr, "csm %s: %.1f s\n", spec->cmd, csm_methods_report_seconds(rep));
+    }
+    free(text);
+    csm_methods_report_free(rep);
+  }
+  methods_cli_free(&c);
+  return code;
+}

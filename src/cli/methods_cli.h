@@ -36,4 +36,13 @@ void methods_cli_free(methods_cli *c);
 /* Ends the progress line and prints the error of st, if any; the exit code. */
 int methods_cli_finish(methods_cli *c, csm_status st);
 
+/* csm eval and csm sanity: parse, run, print the report's table (--json:
+ * its JSON) on stdout and the CAM layer and time on stderr; the exit code.
+ * A required --cms (spec->cms == 2) needs a method besides cms. */
+typedef csm_status (*methods_cli_run_fn)(const csm_explain_options *o, const csm_input *in, int n,
+                                         const csm_methods_options *m, const csm_run_options *r,
+                                         csm_methods_report **report);
+int methods_cli_report_command(const methods_cli_spec *spec, methods_cli_run_fn run, int argc,
+                               char **argv);
+
 #endif

@@ -12,20 +12,9 @@ static int csm_thread_count = 0;
  * workers must not write it (csm cms --jobs did: a data race). */
 static _Thread_local int csm_local_thread_count = 0;
 
-void csm_set_thread_local_threads(int n) {
-#ifdef _OPENMP
-  if (n <= 0) n = omp_get_num_procs();
-  /* The calling thread's ICV only: the teams it starts. OpenBLAS built for
-   * OpenMP sizes its work by the same ICV. */
-  omp_set_num_threads(n);
-  omp_set_dynamic(0);
-#else
-  if (n <= 0) n = 1;
-#endif
-  csm_local_thread_count = n;
-}
-
-void csm_set_threads(int n) {
+/* Sets the calling thread's OpenMP team size (an ICV of that thread) and
+ * returns the count used (n <= 0: all cores). */
+static int set_omp_threads(int n) {
 #ifdef _OPENMP
   if (n <= 0) n = omp_get_num_procs();
   omp_set_num_threads(n);
@@ -39,6 +28,15 @@ void csm_set_threads(int n) {
 #else
   if (n <= 0) n = 1;
 #endif
+  return n;
+}
+
+/* OpenBLAS built for OpenMP sizes its work by the calling thread's ICV, so
+ * a worker needs only set_omp_threads. */
+void csm_set_thread_local_threads(int n) { csm_local_thread_count = set_omp_threads(n); }
+
+void csm_set_threads(int n) {
+  n = set_omp_threads(n);
   openblas_set_num_threads(n);
   csm_thread_count = n;
 }
