@@ -130,19 +130,6 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static const char *kind_name(csm_task_output k) {
-  switch (k) {
-  case CSM_TASK_PROBS: return "probs";
-  case CSM_TASK_SIGMOID: return "sigmoid";
-  case CSM_TASK_VALUE: return "value";
-  case CSM_TASK_LOGITS: return "logits";
-  case CSM_TASK_LOGIT: return "logit";
-  case CSM_TASK_POSE: return "pose";
-  case CSM_TASK_EMBEDDING: return "embedding";
-  }
-  return "?";
-}
-
 static int parse_int(const char *s, int lo, int hi, int *out) {
   char *end;
   long v = strtol(s, &end, 10);
@@ -180,8 +167,8 @@ static csm_status dump_write(const char *path, const csm_task_info *info, int cl
           "{\"task\": \"%s\", \"model\": \"%s\", \"output\": \"%s\", \"kind\": \"%s\", "
           "\"class\": %d, \"n_classes\": %d, \"input\": [%d, %d, %d], \"n\": %zu, "
           "\"batch\": %d, \"base\": %.9g}\n",
-          info->name, info->model, output, kind_name(info->kind), cls, info->n_classes, info->size,
-          info->size, info->channels, w->n_kept, batch, (double)base);
+          info->name, info->model, output, csm_task_output_name(info->kind), cls, info->n_classes,
+          info->size, info->size, info->channels, w->n_kept, batch, (double)base);
   if (fclose(fp)) return csm_fail(CSM_EIO, "%s: write failed", file);
   return CSM_OK;
 }

@@ -77,6 +77,8 @@ csm_detect_options csm_task_detect_options(const csm_task_info *info);
 
 /* Zoo entry by name, or NULL. */
 const csm_task_info *csm_task_find(const char *name);
+/* "probs", "sigmoid", "value", "logits", "logit", "pose", "embedding". */
+const char *csm_task_output_name(csm_task_output k);
 /* Number of zoo entries; csm_task_at(i) for i < csm_task_count(). */
 int csm_task_count(void);
 const csm_task_info *csm_task_at(int i);

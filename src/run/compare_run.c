@@ -132,11 +132,5 @@ csm_status csm_compare_run(const csm_explain_options *o, const csm_input *in, in
   if (!st) st = csm_run_path(path, sizeof path, r->out_dir, "compare.json");
   if (!st) st = csm_write_file_atomic(path, json, json_len);
   free(json);
-  r->seconds = csm_now() - r->t0;
-  if (st) {
-    csm_methods_report_free(r);
-    return st;
-  }
-  *out = r;
-  return CSM_OK;
+  return csm_methods_report_finish(r, st, out);
 }

@@ -14,12 +14,6 @@ csm_status csm_run_path(char *buf, size_t len, const char *dir, const char *name
   return CSM_OK;
 }
 
-csm_status csm_run_write_text(const char *path, char *text, size_t len) {
-  csm_status st = csm_write_file_atomic(path, text, len);
-  free(text);
-  return st;
-}
-
 csm_status csm_run_write_npy(const char *path, const float *v, int w, int h) {
   int64_t dims[2] = {h, w};
   csm_tensor t = {CSM_F32, csm_shape_make(2, dims), (void *)v, 0};

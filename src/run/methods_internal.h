@@ -61,6 +61,11 @@ csm_status csm_methods_run_all(csm_methods_report *rep, csm_methods_kind kind,
                                                   csm_face_result *f),
                                void *hook_ctx);
 
+/* The end of a run: its time taken, then the report handed out (*out) or,
+ * on failure (st), freed. Returns st. */
+csm_status csm_methods_report_finish(csm_methods_report *r, csm_status st,
+                                     csm_methods_report **out);
+
 /* JSON members every command's output starts with (no braces): "task",
  * "model", "layer" (the CAM layer or null), "cms" (the path or null). */
 void csm_methods_json_head(FILE *fp, const csm_methods_report *r);

@@ -141,3 +141,14 @@ csm_status csm_methods_report_json(const csm_methods_report *r, int with_faces, 
 csm_status csm_methods_report_table(const csm_methods_report *r, char **text) {
   return report_text(r, 0, 0, text);
 }
+
+csm_status csm_methods_report_finish(csm_methods_report *r, csm_status st,
+                                     csm_methods_report **out) {
+  r->seconds = csm_now() - r->t0;
+  if (st) {
+    csm_methods_report_free(r);
+    return st;
+  }
+  *out = r;
+  return CSM_OK;
+}

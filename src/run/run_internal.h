@@ -66,9 +66,6 @@ csm_status csm_run_path(char *buf, size_t len, const char *dir, const char *name
 /* A w x h float map as .npy. */
 csm_status csm_run_write_npy(const char *path, const float *v, int w, int h);
 
-/* Writes the text of a memstream to path atomically; frees it. */
-csm_status csm_run_write_text(const char *path, char *text, size_t len);
-
 /* ---- The run folder (run_folder.c): every run.json is written here ---- */
 
 /* dir/run.json parsed (path gets its name): a JSON object, or CSM_EIO /

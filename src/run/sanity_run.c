@@ -205,27 +205,18 @@ csm_status csm_sanity_check_run(const csm_explain_options *o, const csm_input *i
     for (int i = 0; !st && i < r->n_in; i++)
       for (int k = 0; !st && k < r->n_faces[i]; k++)
         st = write_strips(r, i, &r->faces[i][k]);
-    char *json = NULL;
-    size_t len = 0;
-    FILE *fp = st ? NULL : open_memstream(&json, &len);
-    if (!st && !fp) st = csm_fail(CSM_ENOMEM, "out of memory");
-    if (fp) {
+    char path[4096];
+    csm_atomic_file *f = NULL;
+    if (!st) st = csm_run_path(path, sizeof path, r->out_dir, "sanity.json");
+    if (!st) st = csm_atomic_file_open(path, &f);
+    if (!st) {
+      FILE *fp = csm_atomic_file_stream(f);
       sanity_json(fp, r, &r->sanity);
-      fclose(fp);
-      char path[4096];
-      st = csm_run_path(path, sizeof path, r->out_dir, "sanity.json");
-      if (!st) st = csm_write_file_atomic(path, json, len);
+      st = csm_atomic_file_commit(f);
     }
-    free(json);
   }
   free(c);
-  r->seconds = csm_now() - r->t0;
-  if (st) {
-    csm_methods_report_free(r);
-    return st;
-  }
-  *out = r;
-  return CSM_OK;
+  return csm_methods_report_finish(r, st, out);
 }
 
 void csm_run_sanity_json(FILE *fp, const csm_methods_report *r) { sanity_json(fp, r, &r->sanity); }

@@ -6,19 +6,6 @@
 
 #include "run_internal.h"
 
-static const char *kind_name(csm_task_output k) {
-  switch (k) {
-  case CSM_TASK_PROBS: return "probs";
-  case CSM_TASK_SIGMOID: return "sigmoid";
-  case CSM_TASK_VALUE: return "value";
-  case CSM_TASK_LOGITS: return "logits";
-  case CSM_TASK_LOGIT: return "logit";
-  case CSM_TASK_POSE: return "pose";
-  case CSM_TASK_EMBEDDING: return "embedding";
-  }
-  return "?";
-}
-
 /* An embedding's dimension is the model's: load it to ask (0 when the
  * model is not installed). */
 static int embedding_dim(const csm_task_info *info) {
@@ -46,7 +33,7 @@ static void task_json(FILE *fp, const csm_task_info *info, int dim) {
   fprintf(fp, ", \"output\": ");
   csm_json_string(fp, info->output);
   fprintf(fp, ", \"kind\": ");
-  csm_json_string(fp, kind_name(info->kind));
+  csm_json_string(fp, csm_task_output_name(info->kind));
   fprintf(fp, ", \"input\": [%d, %d, %d], \"classes\": [", info->size, info->size, info->channels);
   for (int k = 0; k < info->n_classes; k++) {
     if (k) fprintf(fp, ", ");

@@ -166,6 +166,19 @@ int csm_task_count(void) { return (int)(sizeof zoo / sizeof zoo[0]); }
 
 const csm_task_info *csm_task_at(int i) { return i >= 0 && i < csm_task_count() ? &zoo[i] : NULL; }
 
+const char *csm_task_output_name(csm_task_output k) {
+  switch (k) {
+  case CSM_TASK_PROBS: return "probs";
+  case CSM_TASK_SIGMOID: return "sigmoid";
+  case CSM_TASK_VALUE: return "value";
+  case CSM_TASK_LOGITS: return "logits";
+  case CSM_TASK_LOGIT: return "logit";
+  case CSM_TASK_POSE: return "pose";
+  case CSM_TASK_EMBEDDING: return "embedding";
+  }
+  return "?";
+}
+
 const csm_task_info *csm_task_find(const char *name) {
   for (int i = 0; name && i < csm_task_count(); i++)
     if (!strcmp(zoo[i].name, name)) return &zoo[i];
