@@ -306,7 +306,7 @@ int main(int argc, char **argv) {
   wrapped.free_ctx = NULL;
   w.real = &sc;
   w.numel = numel;
-  csm_view view = {input, {m[0], m[1], m[2], m[3], m[4], m[5]}, corr};
+  csm_view view = {input, {m[0], m[1], m[2], m[3], m[4], m[5]}, corr, NULL};
   if (!st) {
     secs = calloc((size_t)repeat, sizeof *secs);
     infer = calloc((size_t)repeat, sizeof *infer);

@@ -29,6 +29,13 @@ typedef struct csm_view {
   const float *input;   /* the preprocessed model input: size x size x channels */
   double crop[6];       /* input pixel -> image pixel (csm_task_crop_matrix_image) */
   const csm_corr *corr; /* image <-> canonical face, rasterized at the map's size */
+  /* Optional: each centre's position in this input (n_centres x 2, input
+   * pixels, continuous), given by the alignment itself, as the reference
+   * code takes vertex k of the image's mesh for vertex k of the canonical
+   * one. Then no centre is skipped for visibility or for lying outside the
+   * input: a patch that covers no input pixel drops 0 (the reference
+   * code's rule). NULL: each centre is mapped through corr. */
+  const double *centre_pos;
 } csm_view;
 
 typedef enum csm_patch_space {
@@ -45,14 +52,31 @@ typedef enum csm_patch_space {
 typedef enum csm_fill {
   CSM_FILL_ZERO, /* black pixels (the paper): the scorer's black[] values */
   CSM_FILL_MEAN, /* the input's per-channel mean */
-  CSM_FILL_BLUR  /* a blurred copy of the input (box blur, radius = patch / 2) */
+  CSM_FILL_BLUR, /* a blurred copy of the input (box blur, radius = patch / 2) */
+  /* 0 in the model's input space, after normalization: what the reference
+   * code does (`pimg[:, :, y1:y2, x1:x2] = 0` on the normalized tensor),
+   * i.e. the normalization mean's colour, not black. */
+  CSM_FILL_INPUT_ZERO
 } csm_fill;
+
+/* Which pixels a square of side s around a point c covers on an axis of n
+ * pixels (continuous coordinates: pixel k spans [k, k+1)). */
+typedef enum csm_square_rule {
+  /* round(s) pixels starting at floor(c) - round(s)/2, clipped to the axis:
+   * centred on the point's pixel (15 px: x-7 .. x+7, as img[y-7:y+8]). */
+  CSM_SQUARE_CENTRED,
+  /* The reference code's: from max(0, floor(c - s/2)) for floor(s) pixels,
+   * clipped at n (a square that would start before 0 is shifted inside,
+   * one past the end is cut). */
+  CSM_SQUARE_REFERENCE
+} csm_square_rule;
 
 typedef struct csm_occlusion_options {
   csm_patch_space space; /* default CSM_PATCH_CANONICAL */
   double patch;          /* default 20 (canonical) or 15 (image) */
   double footprint;      /* CIS square side in canonical pixels (default: 20) */
   csm_fill fill;         /* default CSM_FILL_ZERO */
+  csm_square_rule square; /* patches and footprints; default CSM_SQUARE_CENTRED */
   size_t memory_budget;  /* bytes of occluded inputs per batch (default 256 MiB) */
   int max_batch;         /* default 64 */
   /* Called after every batch (may be NULL). */
@@ -69,6 +93,7 @@ typedef struct csm_occlusion {
   float *drop;        /* n: f(I) - f(I occluded at the centre); NAN where not evaluated */
   int n_evaluated;    /* centres visible in every view and inside every input */
   float base;         /* f(I) */
+  csm_square_rule square; /* the options' rule, which the CIS footprints follow */
   int views, size;    /* input_map is views x size x size */
   float *input_map;   /* mean drop of the occlusions covering each input pixel, 0 where none */
   float *input_count; /* how many occlusions covered each input pixel */
@@ -97,7 +122,8 @@ csm_status csm_map_alloc(csm_map *m, int w, int h);
 void csm_map_free(csm_map *m);
 
 /* CIS (DESIGN.md step 3): every evaluated centre adds its drop to the
- * footprint x footprint canonical square around it in H and 1 in N;
+ * footprint x footprint canonical square around it (o->square's rule) in H
+ * and 1 in N;
  * value = H / N where N > 0 and valid (may be NULL: all valid), else 0
  * (count set to 0 there too). valid is typically the canonical face mask
  * AND the pixels visible in every view. */

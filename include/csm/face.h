@@ -113,6 +113,10 @@ void csm_corr_image_bounds(const csm_corr *c, double box[4]);
  * MATLAB v5 .mat file as float32 (malloc'ed). */
 csm_status csm_mat_read_matrix(const char *path, const char *var, float **data, int *rows,
                                int *cols);
+/* The same in double precision, as stored (float32 files widened): for the
+ * reference mode, whose patch corners are floor()s of these positions. */
+csm_status csm_mat_read_matrix_f64(const char *path, const char *var, double **data, int *rows,
+                                   int *cols);
 /* Reads a T x 3 triangle variable, returned 0-based (the base is detected:
  * MATLAB files are 1-based). */
 csm_status csm_mat_read_triangles(const char *path, const char *var, int32_t **tri, int *n);
@@ -198,6 +202,11 @@ typedef struct csm_prnet_canon csm_prnet_canon;
 
 csm_status csm_prnet_canon_load(const char *frontal_mesh_mat, int stride, int size,
                                 csm_prnet_canon **out);
+/* The same face in frontal.jpg's own pixel frame (size x size, size its
+ * width): no scaling and no margin, so that maps line up pixel for pixel
+ * with the reference code's, which live in that frame. */
+csm_status csm_prnet_canon_load_pixels(const char *frontal_mesh_mat, int stride, int size,
+                                       csm_prnet_canon **out);
 void csm_prnet_canon_free(csm_prnet_canon *pc);
 int csm_prnet_canon_size(const csm_prnet_canon *pc);
 int csm_prnet_canon_num_vertices(const csm_prnet_canon *pc);

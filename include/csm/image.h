@@ -63,9 +63,15 @@ csm_status csm_image_encode_jpeg(const csm_image *img, int quality, unsigned cha
  * i+0.5 reads source x = (i+0.5)*src_w/w - 0.5), edge pixels repeated.
  * AREA: on each shrinking axis an output pixel is the exact mean of the
  * source span it covers, partly covered source pixels weighted by their
- * coverage; enlarging axes fall back to bilinear. out is freed with
- * csm_image_free. */
-typedef enum csm_resize_mode { CSM_RESIZE_BILINEAR, CSM_RESIZE_AREA } csm_resize_mode;
+ * coverage; enlarging axes fall back to bilinear. PIL_BICUBIC: the same
+ * bytes as Pillow's Image.resize((w, h)) of an RGB image (its default
+ * bicubic filter, antialiased when shrinking; src/image/resize_pil.c), as
+ * Python pipelines feed their models. out is freed with csm_image_free. */
+typedef enum csm_resize_mode {
+  CSM_RESIZE_BILINEAR,
+  CSM_RESIZE_AREA,
+  CSM_RESIZE_PIL_BICUBIC
+} csm_resize_mode;
 csm_status csm_image_resize(const csm_image *img, int w, int h, csm_resize_mode mode,
                             csm_image *out);
 

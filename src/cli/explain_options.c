@@ -64,7 +64,7 @@ static int take_truth(const char *cmd, const cli_option *opt, void *args, const 
 
 static const char *const centres_names[] = {"mesh", "grid", NULL};
 static const char *const space_names[] = {"canonical", "image", NULL};
-static const char *const fill_names[] = {"zero", "mean", "blur", NULL};
+static const char *const fill_names[] = {"zero", "mean", "blur", "input-zero", NULL};
 static const char *const align_names[] = {"facemesh", "prnet", NULL};
 
 const cli_option explain_option_table[] = {
@@ -88,13 +88,15 @@ const cli_option explain_option_table[] = {
      "patch side: canonical pixels (default 20) or input pixels\nat a 224-pixel input, scaled "
      "to the model's (default 15)",
      CLI_CALL, .call = take_patch},
-    {"--footprint", NULL, "F", "CIS square side in canonical pixels (default: 20; PRNet 15)",
+    {"--footprint", NULL, "F",
+     "CIS square side in canonical pixels (default: 20; PRNet:\nthe patch on frontal.jpg, 41.45)",
      CLI_CALL, .call = take_patch},
-    {"--fill", NULL, "zero|mean|blur",
-     "occluded pixels: black (default, the paper), the input's\nmean colour, or a blurred copy",
+    {"--fill", NULL, "zero|mean|blur|input-zero",
+     "occluded pixels: black (default, the paper), the input's\nmean colour, a blurred copy, or 0 "
+     "in the model's input\n(after normalization: the reference code's; PRNet default)",
      CLI_CHOICE, ARG(choice), .choices = fill_names, .call = take_fill},
-    {"--size", NULL, "N", "canonical raster N x N (default 256; PRNet 224)", CLI_INT, ARG(o.size),
-     32, 4096},
+    {"--size", NULL, "N", "canonical raster N x N (default 256; PRNet: frontal.jpg's)", CLI_INT,
+     ARG(o.size), 32, 4096},
     {"--batch", NULL, "N", "occluded inputs per model call (default: up to 64, within\n256 MiB)",
      CLI_INT, ARG(o.batch), 1, 4096},
     {"--canonical", NULL, "PHOTO",
@@ -130,13 +132,15 @@ const cli_option explain_option_table[] = {
     CUSTOM_OPTIONS(ARG(custom)),
     {NULL, NULL, NULL, "The reference implementation's mode (PRNet alignments, no detection):"},
     {"--align", NULL, "prnet",
-     "align with a PRNet mesh per image: the whole image is the\nmodel's input; centres are the "
-     "canonical vertices[::20];\n15 px squares at 224 px, a 224 x 224 canonical frame",
+     "align with a PRNet mesh per image, as the reference code:\nthe whole image resized to the "
+     "input (Pillow bicubic);\ncentres are the canonical vertices[::20], 15 px squares\nat 224 px "
+     "filled with input-zero; maps in frontal.jpg's\npixels (619 x 619)",
      CLI_CHOICE, ARG(o.prnet), .choices = align_names},
     {"--meshes", NULL, "DIR", "<DIR>/<stem>_mesh.mat per image (`vertices` N x 3)", CLI_STRING,
      ARG(o.meshes)},
     {"--canonical-mesh", NULL, "M",
-     "PRNet's frontal mesh (frontal_mesh.mat); frontal.jpg beside\nit is drawn under the maps",
+     "PRNet's frontal mesh (frontal_mesh.mat); frontal.jpg beside\nit is the maps' frame and "
+     "drawn under them",
      CLI_STRING, ARG(o.canonical_mesh)},
     {0}};
 

@@ -36,10 +36,10 @@ csm_status csm_cis_compute(const csm_occlusion *o, double footprint, const unsig
     float d = o->drop[c];
     if (d != d) continue; /* not evaluated */
     int u0, u1, v0, v1;
-    csm_square_range(o->centres[2 * c], footprint, &u0, &u1);
-    csm_square_range(o->centres[2 * c + 1], footprint, &v0, &v1);
-    for (int v = v0 < 0 ? 0 : v0; v <= v1 && v < h; v++)
-      for (int u = u0 < 0 ? 0 : u0; u <= u1 && u < w; u++) {
+    csm_square_span(o->centres[2 * c], footprint, o->square, w, &u0, &u1);
+    csm_square_span(o->centres[2 * c + 1], footprint, o->square, h, &v0, &v1);
+    for (int v = v0; v <= v1; v++)
+      for (int u = u0; u <= u1; u++) {
         heat[(size_t)v * w + u] += d;
         out->count[(size_t)v * w + u] += 1;
       }

@@ -2,6 +2,7 @@
  * in all of a sample's views, occlude the same facial place in every view's
  * model input, evaluate the occluded inputs in batches and record the drop
  * of the confidence. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ void csm_occlusion_free(csm_occlusion *o) {
 typedef struct view_state {
   int *cell;   /* size*size: canonical pixel index (v * W + u) or -1 */
   float *fill; /* size*size*channels */
-  float *pos;  /* n_centres x 2: centre in input pixels (continuous) */
+  double *pos; /* n_centres x 2: centre in input pixels (continuous), NAN: none */
 } view_state;
 
 static int inverse_affine(const double m[6], double inv[6]) {
@@ -85,7 +86,7 @@ static csm_status view_prepare(const csm_scorer *s, const csm_view *v, const flo
   size_t npx = (size_t)n * n;
   vs->cell = csm_malloc_array(npx, sizeof(int));
   vs->fill = csm_malloc_array(npx * ch, sizeof(float));
-  vs->pos = csm_malloc_array((size_t)n_centres, 2 * sizeof(float));
+  vs->pos = csm_malloc_array((size_t)n_centres, 2 * sizeof(double));
   if (!vs->cell || !vs->fill || !vs->pos) return CSM_ENOMEM;
   const unsigned char *vis = csm_corr_canon_visible(v->corr);
   double inv[6];
@@ -107,13 +108,22 @@ static csm_status view_prepare(const csm_scorer *s, const csm_view *v, const flo
   for (int c = 0; c < n_centres; c++) {
     double x, y;
     vs->pos[2 * c] = vs->pos[2 * c + 1] = NAN;
+    if (v->centre_pos) {
+      /* Given by the alignment: taken as it is, inside the input or not. */
+      if (isfinite(v->centre_pos[2 * c]) && isfinite(v->centre_pos[2 * c + 1]) &&
+          fabs(v->centre_pos[2 * c]) < 1e9 && fabs(v->centre_pos[2 * c + 1]) < 1e9)
+        vs->pos[2 * c] = v->centre_pos[2 * c], vs->pos[2 * c + 1] = v->centre_pos[2 * c + 1];
+      continue;
+    }
     if (!csm_corr_to_image(v->corr, centres[2 * c], centres[2 * c + 1], &x, &y)) continue;
     double i = inv[0] * x + inv[1] * y + inv[2], j = inv[3] * x + inv[4] * y + inv[5];
     if (i >= 0 && i < n && j >= 0 && j < n)
-      vs->pos[2 * c] = (float)i, vs->pos[2 * c + 1] = (float)j;
+      vs->pos[2 * c] = i, vs->pos[2 * c + 1] = j;
   }
   /* Fill values. */
-  if (opt->fill == CSM_FILL_ZERO) {
+  if (opt->fill == CSM_FILL_INPUT_ZERO) {
+    memset(vs->fill, 0, npx * ch * sizeof(float));
+  } else if (opt->fill == CSM_FILL_ZERO) {
     for (size_t p = 0; p < npx; p++)
       for (int c = 0; c < ch; c++)
         vs->fill[p * ch + c] = s->black[c < 3 ? c : 2];
@@ -157,6 +167,7 @@ typedef struct cover {
   const view_state *vs;
   int n, W;
   csm_patch_space space;
+  csm_square_rule rule;
   double patch;
 } cover;
 
@@ -164,8 +175,8 @@ static int cover_pixels(const cover *cv, const float *centre, int c, int *out) {
   int count = 0, n = cv->n;
   if (cv->space == CSM_PATCH_CANONICAL) {
     int u0, u1, v0, v1;
-    csm_square_range(centre[0], cv->patch, &u0, &u1);
-    csm_square_range(centre[1], cv->patch, &v0, &v1);
+    csm_square_span(centre[0], cv->patch, cv->rule, cv->W, &u0, &u1);
+    csm_square_span(centre[1], cv->patch, cv->rule, INT_MAX, &v0, &v1);
     for (int p = 0; p < n * n; p++) {
       int cell = cv->vs->cell[p];
       if (cell < 0) continue;
@@ -175,10 +186,10 @@ static int cover_pixels(const cover *cv, const float *centre, int c, int *out) {
   } else {
     double side = cv->patch * n / PAPER_INPUT;
     int i0, i1, j0, j1;
-    csm_square_range(cv->vs->pos[2 * c], side, &i0, &i1);
-    csm_square_range(cv->vs->pos[2 * c + 1], side, &j0, &j1);
-    for (int j = j0 < 0 ? 0 : j0; j <= j1 && j < n; j++)
-      for (int i = i0 < 0 ? 0 : i0; i <= i1 && i < n; i++)
+    csm_square_span(cv->vs->pos[2 * c], side, cv->rule, n, &i0, &i1);
+    csm_square_span(cv->vs->pos[2 * c + 1], side, cv->rule, n, &j0, &j1);
+    for (int j = j0; j <= j1; j++)
+      for (int i = i0; i <= i1; i++)
         out[count++] = j * n + i;
   }
   return count;
@@ -220,22 +231,32 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
     goto done;
   }
   memcpy(out->centres, centres, (size_t)n_centres * 2 * sizeof(float));
+  out->square = opt.square;
   for (int v = 0; !st && v < V; v++)
     st = view_prepare(s, &views[v], centres, n_centres, W, H, &opt, patch, &vs[v]);
   if (st) goto done;
   /* A centre is evaluated when it is visible and inside the input in every
-   * view and its patch covers at least one input pixel of each. */
-  int n_chosen = 0;
+   * view and its patch covers at least one input pixel of each. Where the
+   * alignment gives the positions (centre_pos), a patch that covers nothing
+   * leaves the input as it is: its drop is 0, as the reference code finds
+   * by running the model on the unchanged input. */
+  int n_chosen = 0, n_unchanged = 0;
   for (int c = 0; c < n_centres; c++) {
     out->drop[c] = NAN;
-    int ok = 1;
+    int ok = 1, empty = 1;
     for (int v = 0; ok && v < V; v++) {
-      cover cv = {&vs[v], n, W, opt.space, patch};
-      ok = !isnan(vs[v].pos[2 * c]) && cover_pixels(&cv, centres + 2 * c, c, pix) > 0;
+      cover cv = {&vs[v], n, W, opt.space, opt.square, patch};
+      ok = !isnan(vs[v].pos[2 * c]);
+      int np = ok ? cover_pixels(&cv, centres + 2 * c, c, pix) : 0;
+      if (np > 0) empty = 0;
+      if (np == 0 && !views[v].centre_pos) ok = 0;
     }
-    if (ok) chosen[n_chosen++] = c;
+    if (ok && empty)
+      out->drop[c] = 0, n_unchanged++;
+    else if (ok)
+      chosen[n_chosen++] = c;
   }
-  out->n_evaluated = n_chosen;
+  out->n_evaluated = n_chosen + n_unchanged;
   /* Sample 0 is the unoccluded input (the base confidence), then one per
    * centre, in batches of one size: the model plans a batch shape once, and
    * a changing size (1 for the base, 64s, a remainder) would re-plan it at
@@ -264,7 +285,7 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
         memcpy(dst, views[v].input, numel * sizeof(float));
         if (sample == 0 || b >= nb) continue; /* the base, or padding */
         int c = chosen[sample - 1];
-        cover cv = {&vs[v], n, W, opt.space, patch};
+        cover cv = {&vs[v], n, W, opt.space, opt.square, patch};
         int np = cover_pixels(&cv, centres + 2 * c, c, pix);
         for (int k = 0; k < np; k++)
           memcpy(dst + (size_t)pix[k] * ch, vs[v].fill + (size_t)pix[k] * ch, ch * sizeof(float));
@@ -290,7 +311,7 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
   for (int t = 0; t < n_chosen; t++) {
     int c = chosen[t];
     for (int v = 0; v < V; v++) {
-      cover cv = {&vs[v], n, W, opt.space, patch};
+      cover cv = {&vs[v], n, W, opt.space, opt.square, patch};
       int np = cover_pixels(&cv, centres + 2 * c, c, pix);
       float *hm = out->input_map + npx * v, *cnt = out->input_count + npx * v;
       for (int k = 0; k < np; k++)

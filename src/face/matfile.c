@@ -227,6 +227,19 @@ csm_status csm_mat_read_matrix(const char *path, const char *var, float **data, 
   return CSM_OK;
 }
 
+csm_status csm_mat_read_matrix_f64(const char *path, const char *var, double **data, int *rows,
+                                   int *cols) {
+  if (!data || !rows || !cols) return csm_fail(CSM_EUSAGE, "csm_mat_read_matrix_f64: NULL output");
+  *data = NULL;
+  *rows = *cols = 0;
+  int n;
+  csm_status s = read_rows3(path, var, data, &n);
+  if (s) return s;
+  *rows = n;
+  *cols = 3;
+  return CSM_OK;
+}
+
 /* Mean 3-D edge length of the triangles under index offset `base`. */
 static double mean_edge(const double *tri, size_t t, const double *v, int base) {
   double sum = 0;

@@ -109,8 +109,10 @@ static csm_status triangulate(const char *path, const float *fv, int nf, int str
   return st;
 }
 
-csm_status csm_prnet_canon_load(const char *frontal_mesh_mat, int stride, int size,
-                                csm_prnet_canon **out) {
+/* pixel_frame: frontal.jpg's pixels as they are; else the bounding box
+ * scaled into the frame with a margin. */
+static csm_status canon_load(const char *frontal_mesh_mat, int stride, int size, int pixel_frame,
+                             csm_prnet_canon **out) {
   if (!out) return csm_fail(CSM_EUSAGE, "csm_prnet_canon_load: null output");
   *out = NULL;
   if (!frontal_mesh_mat || stride < 1 || size < 1 || size > 4096)
@@ -149,9 +151,13 @@ csm_status csm_prnet_canon_load(const char *frontal_mesh_mat, int stride, int si
     st = csm_fail(CSM_EINPUT, "%s: the frontal mesh is flat", frontal_mesh_mat);
     goto done;
   }
-  pc->scale = size * (1 - 2 * CSM_PRNET_MARGIN) / extent;
-  pc->ox = size / 2.0 - pc->scale * (x0 + x1) / 2;
-  pc->oy = size / 2.0 - pc->scale * (y0 + y1) / 2;
+  if (pixel_frame) {
+    pc->scale = 1, pc->ox = pc->oy = 0;
+  } else {
+    pc->scale = size * (1 - 2 * CSM_PRNET_MARGIN) / extent;
+    pc->ox = size / 2.0 - pc->scale * (x0 + x1) / 2;
+    pc->oy = size / 2.0 - pc->scale * (y0 + y1) / 2;
+  }
   pc->xy = csm_malloc_array((size_t)pc->n * 2, sizeof(float));
   if (!pc->xy) {
     st = CSM_ENOMEM;
@@ -171,6 +177,16 @@ done:
   else
     *out = pc;
   return st;
+}
+
+csm_status csm_prnet_canon_load(const char *frontal_mesh_mat, int stride, int size,
+                                csm_prnet_canon **out) {
+  return canon_load(frontal_mesh_mat, stride, size, 0, out);
+}
+
+csm_status csm_prnet_canon_load_pixels(const char *frontal_mesh_mat, int stride, int size,
+                                       csm_prnet_canon **out) {
+  return canon_load(frontal_mesh_mat, stride, size, 1, out);
 }
 
 csm_status csm_prnet_corr(const csm_prnet_canon *pc, const float *image_xyz, int n, int image_w,

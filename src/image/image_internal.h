@@ -23,6 +23,9 @@ int csm_image_probe(const unsigned char *buf, size_t len, long long *w, long lon
  * upright (1 = unchanged). */
 csm_status csm_image_apply_orientation(csm_image *img, int orientation);
 
+/* csm_image_resize's CSM_RESIZE_PIL_BICUBIC (arguments checked there). */
+csm_status csm_image_resize_pil_bicubic(const csm_image *img, int w, int h, csm_image *out);
+
 /* 5x7 glyphs for ASCII 32..126: five column bytes each, bit 0 = top row. */
 extern const unsigned char csm_font5x7[95][5];
 

@@ -2,6 +2,7 @@
  * copying. Resizing is separable: each axis gets a table of source taps and
  * weights, and every output pixel sums the product of its two tap lists. */
 #include "csm/image.h"
+#include "image/image_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -83,6 +84,7 @@ csm_status csm_image_resize(const csm_image *img, int w, int h, csm_resize_mode 
     return csm_fail(CSM_EUSAGE, "resize: empty source image");
   if (w <= 0 || h <= 0 || (long long)w * h > CSM_IMAGE_MAX_PIXELS)
     return csm_fail(CSM_EUSAGE, "resize: bad target size %dx%d", w, h);
+  if (mode == CSM_RESIZE_PIL_BICUBIC) return csm_image_resize_pil_bicubic(img, w, h, out);
   if (mode != CSM_RESIZE_BILINEAR && mode != CSM_RESIZE_AREA)
     return csm_fail(CSM_EUSAGE, "resize: unknown mode %d", (int)mode);
   const int area = mode == CSM_RESIZE_AREA;

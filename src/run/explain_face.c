@@ -67,30 +67,56 @@ static csm_status prnet_mesh_path(const csm_explain_options *o, const char *imag
   return CSM_OK;
 }
 
-/* The face's correspondence and crop matrix; PRNet: the whole image
- * stretched to the input, as the reference feeds its aligned photos. */
-static csm_status face_geometry(csm_explainer *x, const csm_explain_options *o, const char *path,
-                                const csm_image *img, const csm_face *face, double m[6],
-                                csm_corr **corr) {
+/* The reference mode's geometry and input, as the reference code makes
+ * them: the whole photo resized to the input by Pillow's Image.resize
+ * (bicubic; src/image/resize_pil.c), and each centre at its own mesh
+ * vertex scaled to the input, in double precision (the patch corners are
+ * floor()s of these positions). */
+static csm_status prnet_geometry(csm_explainer *x, const csm_explain_options *o, const char *path,
+                                 const csm_image *img, double m[6], csm_corr **corr, float *input,
+                                 double **centre_pos) {
   const csm_task_info *info = csm_task_get_info(x->task);
-  if (!x->pc) {
-    csm_status st = csm_task_crop_matrix_image(info, face, img->w, img->h, m);
-    if (!st) st = csm_canon_corr(x->canon, face, img->w, img->h, x->size, corr);
-    return st;
-  }
-  m[0] = (double)img->w / info->size, m[1] = 0, m[2] = 0;
-  m[3] = 0, m[4] = (double)img->h / info->size, m[5] = 0;
+  int n = info->size;
+  m[0] = (double)img->w / n, m[1] = 0, m[2] = 0;
+  m[3] = 0, m[4] = (double)img->h / n, m[5] = 0;
   char mesh[PATH_MAX];
-  float *v = NULL;
+  double *v = NULL;
+  float *vf = NULL;
   int rows = 0, cols = 0;
   csm_status st = prnet_mesh_path(o, path, mesh, sizeof mesh);
-  if (!st) st = csm_mat_read_matrix(mesh, "vertices", &v, &rows, &cols);
+  if (!st) st = csm_mat_read_matrix_f64(mesh, "vertices", &v, &rows, &cols);
   if (!st && cols != 3) st = csm_fail(CSM_EINPUT, "%s: vertices has %d columns, not 3", mesh, cols);
+  if (!st && !(vf = csm_malloc_array((size_t)rows * 3, sizeof(float)))) st = CSM_ENOMEM;
+  for (size_t k = 0; !st && k < (size_t)rows * 3; k++)
+    vf[k] = (float)v[k];
   if (!st) {
-    st = csm_prnet_corr(x->pc, v, rows, img->w, img->h, corr);
+    st = csm_prnet_corr(x->pc, vf, rows, img->w, img->h, corr);
     if (st) st = csm_fail_context(st, "%s: ", mesh);
   }
+  if (!st && !(*centre_pos = csm_malloc_array((size_t)rows, 2 * sizeof(double)))) st = CSM_ENOMEM;
+  for (int k = 0; !st && k < rows; k++) {
+    (*centre_pos)[2 * k] = v[3 * k] * n / img->w;
+    (*centre_pos)[2 * k + 1] = v[3 * k + 1] * n / img->h;
+  }
+  csm_image resized = {0};
+  const double identity[6] = {1, 0, 0, 0, 1, 0};
+  if (!st) st = csm_image_resize(img, n, n, CSM_RESIZE_PIL_BICUBIC, &resized);
+  if (!st) st = csm_task_preprocess_matrix(info, &resized, identity, input);
+  csm_image_free(&resized);
   free(v);
+  free(vf);
+  return st;
+}
+
+/* The face's correspondence, crop matrix and model input. */
+static csm_status face_geometry(csm_explainer *x, const csm_explain_options *o, const char *path,
+                                const csm_image *img, const csm_face *face, double m[6],
+                                csm_corr **corr, float *input, double **centre_pos) {
+  const csm_task_info *info = csm_task_get_info(x->task);
+  if (x->pc) return prnet_geometry(x, o, path, img, m, corr, input, centre_pos);
+  csm_status st = csm_task_crop_matrix_image(info, face, img->w, img->h, m);
+  if (!st) st = csm_canon_corr(x->canon, face, img->w, img->h, x->size, corr);
+  if (!st) st = csm_task_preprocess_matrix(info, img, m, input);
   return st;
 }
 
@@ -143,6 +169,14 @@ static csm_status sample_scorer(csm_explainer *x, const csm_explain_options *o, 
   return st;
 }
 
+csm_status csm_run_cis(const csm_explainer *x, const csm_view *views, int n_views,
+                       unsigned char *valid, const csm_occlusion *occ, csm_map *cis) {
+  /* The reference code keeps every covered pixel; csm keeps those on the
+   * canonical face and visible in every view. */
+  if (!x->pc) csm_cis_valid(x->mask, views, n_views, x->size, x->size, valid);
+  return csm_cis_compute(occ, x->o.occ.footprint, x->pc ? NULL : valid, x->size, x->size, cis);
+}
+
 /* One sample: `views` faces (1; 2 for a verify pair) occluded together. */
 static csm_status explain_sample(csm_explainer *x, const csm_explain_options *o,
                                  const csm_input *in, const csm_image *const *imgs,
@@ -153,6 +187,7 @@ static csm_status explain_sample(csm_explainer *x, const csm_explain_options *o,
   float *rgb = csm_malloc_array((size_t)info->size * info->size * 3, sizeof(float));
   unsigned char *valid = csm_malloc((size_t)x->size * x->size);
   csm_corr *corr[2] = {NULL, NULL};
+  double *centre_pos[2] = {NULL, NULL};
   csm_view view[2];
   csm_scorer sc;
   memset(&sc, 0, sizeof sc);
@@ -161,11 +196,12 @@ static csm_status explain_sample(csm_explainer *x, const csm_explain_options *o,
   const char *paths[2] = {in->path, in->path2};
   for (int v = 0; !st && v < views; v++) {
     double *m = view[v].crop;
-    st = face_geometry(x, o, paths[v], imgs[v], &faces[v], m, &corr[v]);
-    if (!st) st = csm_task_preprocess_matrix(info, imgs[v], m, inputs + numel * v);
+    st = face_geometry(x, o, paths[v], imgs[v], &faces[v], m, &corr[v], inputs + numel * v,
+                       &centre_pos[v]);
     if (st && views > 1) st = csm_fail_context(st, "%s: ", paths[v]);
     view[v].input = inputs + numel * v;
     view[v].corr = corr[v];
+    view[v].centre_pos = centre_pos[v];
   }
   if (!st) st = sample_scorer(x, o, in, inputs, views, f, &sc);
   if (!st) {
@@ -175,10 +211,7 @@ static csm_status explain_sample(csm_explainer *x, const csm_explain_options *o,
     opt.progress_ctx = x;
     if (!x->skip_cis) {
       st = csm_occlusion_run(&sc, view, x->centres, x->n_centres, x->size, x->size, &opt, &f->occ);
-      if (!st) {
-        csm_cis_valid(x->mask, view, views, x->size, x->size, valid);
-        st = csm_cis_compute(&f->occ, o->occ.footprint, valid, x->size, x->size, &f->cis);
-      }
+      if (!st) st = csm_run_cis(x, view, views, valid, &f->occ, &f->cis);
     }
   }
   /* The faces' crops as the model sees them, in colour, for the
@@ -200,6 +233,8 @@ static csm_status explain_sample(csm_explainer *x, const csm_explain_options *o,
   csm_scorer_free(&sc);
   csm_corr_free(corr[0]);
   csm_corr_free(corr[1]);
+  free(centre_pos[0]);
+  free(centre_pos[1]);
   free(inputs);
   free(rgb);
   free(valid);

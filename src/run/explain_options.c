@@ -7,14 +7,15 @@
 #include "run_internal.h"
 
 #define FACEMESH_CANON_SIZE 256
-/* The reference implementation's frame: 224-pixel inputs, 15 px squares. */
-#define PRNET_SIZE 224
+/* The reference implementation's patch: 15 px squares at 224-pixel inputs
+ * (its CIS footprint follows from frontal.jpg's size: csm_explainer_open). */
 #define PRNET_PATCH 15
 
 void csm_explain_options_init(csm_explain_options *o) {
   memset(o, 0, sizeof *o);
   o->occ = csm_occlusion_options_default();
   o->occ.patch = -1, o->occ.footprint = -1, o->occ.space = (csm_patch_space)-1;
+  o->occ.fill = (csm_fill)-1;
   o->det = csm_detect_options_default();
   o->threshold = NAN;
   o->truth = -1;
@@ -83,13 +84,21 @@ csm_status csm_explain_options_resolve(csm_explain_options *o) {
                                 "frontal.jpg)");
   if (o->size && (o->size < 32 || o->size > 4096))
     return csm_fail(CSM_EUSAGE, "--size takes an integer in 32..4096");
-  /* Unset options take the mode's defaults: the reference's 15 px image
-   * squares at 224 for PRNet, canonical squares of 20 px at 256 otherwise. */
+  if (o->prnet && o->size)
+    return csm_fail(CSM_EUSAGE, "--size: with --align prnet the maps are in frontal.jpg's "
+                                "pixels, as the reference code's");
+  if ((int)o->occ.fill < CSM_FILL_ZERO || o->occ.fill > CSM_FILL_INPUT_ZERO)
+    o->occ.fill = o->prnet ? CSM_FILL_INPUT_ZERO : CSM_FILL_ZERO;
+  /* Unset options take the mode's defaults: the reference code's 15 px
+   * image squares at 224 and its rules for PRNet (the footprint then comes
+   * with frontal.jpg's size, when the explainer opens), canonical squares
+   * of 20 px at 256 otherwise. */
   if ((int)o->occ.space < 0) o->occ.space = o->prnet ? CSM_PATCH_IMAGE : CSM_PATCH_CANONICAL;
   if (o->occ.patch < 0) o->occ.patch = o->prnet ? PRNET_PATCH : 0;
   if (o->occ.patch == 0) o->occ.patch = o->occ.space == CSM_PATCH_IMAGE ? 15 : 20;
-  if (o->occ.footprint < 0) o->occ.footprint = o->prnet ? PRNET_PATCH : 20;
-  if (!o->size) o->size = o->prnet ? PRNET_SIZE : FACEMESH_CANON_SIZE;
+  if (o->occ.footprint < 0 && !o->prnet) o->occ.footprint = 20;
+  o->occ.square = o->prnet ? CSM_SQUARE_REFERENCE : CSM_SQUARE_CENTRED;
+  if (!o->size && !o->prnet) o->size = FACEMESH_CANON_SIZE;
   if (o->batch) o->occ.max_batch = o->batch;
   /* How the task finds faces; the mesh is always needed here. */
   csm_detect_options want = csm_task_detect_options(info);
@@ -102,7 +111,7 @@ csm_status csm_explain_options_resolve(csm_explain_options *o) {
 }
 
 void csm_explain_options_write_json(FILE *fp, const csm_explain_options *o, int canon_size) {
-  static const char *const fills[] = {"zero", "mean", "blur"};
+  static const char *const fills[] = {"zero", "mean", "blur", "input-zero"};
   fprintf(fp, "{\"align\": \"%s\", \"centres\": \"%s\", \"stride\": %d, ",
           o->prnet ? "prnet" : "facemesh", o->grid_stride ? "grid" : "mesh", o->grid_stride);
   fprintf(fp, "\"patch_space\": \"%s\", \"patch\": ",

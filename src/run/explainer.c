@@ -10,6 +10,7 @@
 #include "run_internal.h"
 
 #define PRNET_STRIDE 20 /* the reference subsamples PRNet's 43867 vertices */
+#define PRNET_INPUT 224 /* the reference's input size, for which its patch is given */
 
 csm_status csm_run_largest_face(csm_face_detector *det, const csm_image *img, const char *path,
                                 csm_face *out) {
@@ -22,21 +23,36 @@ csm_status csm_run_largest_face(csm_face_detector *det, const csm_image *img, co
   return st;
 }
 
+/* The reference mode's frame is frontal.jpg, beside frontal_mesh.mat as in
+ * the reference's data: its size makes the canonical raster, and the maps
+ * are drawn over it. */
+static csm_status open_prnet_frame(csm_explainer *x, const csm_explain_options *o) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s", o->canonical_mesh);
+  char *slash = strrchr(path, '/');
+  size_t at = slash ? (size_t)(slash - path + 1) : 0;
+  if (snprintf(path + at, sizeof path - at, "frontal.jpg") >= (int)(sizeof path - at))
+    return csm_fail(CSM_EUSAGE, "%s: path too long", o->canonical_mesh);
+  csm_status st = csm_image_load(path, &x->background);
+  if (st)
+    return csm_fail_context(st, "the reference frame (frontal.jpg beside --canonical-mesh): ");
+  if (x->background.w != x->background.h || x->background.w < 32 || x->background.w > 4096)
+    return csm_fail(CSM_EINPUT, "%s: %dx%d; the reference frame must be square, 32..4096 px",
+                    path, x->background.w, x->background.h);
+  x->size = x->o.size = x->background.w;
+  st = csm_prnet_canon_load_pixels(o->canonical_mesh, PRNET_STRIDE, x->size, &x->pc);
+  if (st) return csm_fail_context(st, "%s: ", o->canonical_mesh);
+  /* The reference's footprint: its input square scaled from the 224-pixel
+   * input to the frame (15 * 619 / 224 = 41.45 px on frontal.jpg). */
+  if (x->o.occ.footprint < 0)
+    x->o.occ.footprint = x->o.occ.space == CSM_PATCH_IMAGE
+                             ? x->o.occ.patch * x->size / (double)PRNET_INPUT
+                             : x->o.occ.patch;
+  return CSM_OK;
+}
+
 static csm_status open_background(csm_explainer *x, const csm_explain_options *o) {
-  if (x->pc) {
-    /* frontal.jpg beside frontal_mesh.mat, as in the reference's data. */
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s", o->canonical_mesh);
-    char *slash = strrchr(path, '/');
-    size_t at = slash ? (size_t)(slash - path + 1) : 0;
-    snprintf(path + at, sizeof path - at, "frontal.jpg");
-    csm_image photo = {0};
-    if (access(path, R_OK) != 0) return CSM_OK; /* no picture: maps on grey */
-    csm_status st = csm_image_load(path, &photo);
-    if (!st) st = csm_prnet_canon_background(x->pc, &photo, &x->background);
-    csm_image_free(&photo);
-    return st;
-  }
+  if (x->pc) return CSM_OK; /* frontal.jpg, by open_prnet_frame */
   if (!o->canonical_photo) return csm_canon_render(x->canon, x->size, &x->background);
   csm_image photo = {0};
   csm_face face;
@@ -121,8 +137,7 @@ static csm_status open_resources(csm_explainer *x, const csm_explain_options *o)
   const csm_task_info *info = csm_task_get_info(x->task);
   if (o->cls) x->cls = csm_task_class_index(info, o->cls);
   if (o->prnet) {
-    st = csm_prnet_canon_load(o->canonical_mesh, PRNET_STRIDE, x->size, &x->pc);
-    if (st) return csm_fail_context(st, "%s: ", o->canonical_mesh);
+    if ((st = open_prnet_frame(x, o))) return st;
   } else {
     if ((st = csm_canon_default(&x->canon))) return st;
     if ((st = csm_face_detector_create(csm_models_dir(), &o->det, &x->det))) return st;
@@ -165,7 +180,7 @@ static csm_status open_resources(csm_explainer *x, const csm_explain_options *o)
 
 csm_status csm_explainer_open(const csm_explain_options *o, csm_explainer **out) {
   *out = NULL;
-  if (!o->task || (int)o->occ.space < 0 || o->size <= 0)
+  if (!o->task || (int)o->occ.space < 0 || (o->size <= 0 && !o->prnet))
     return csm_fail(CSM_EUSAGE, "csm_explainer_open: options not resolved "
                                 "(csm_explain_options_resolve)");
   csm_explainer *x = calloc(1, sizeof *x);

@@ -38,6 +38,10 @@ struct csm_explainer {
 };
 
 float csm_run_cosine(const float *a, const float *b, int n);
+/* A sample's CIS from its occlusion, on the pixels the mode keeps (valid:
+ * size x size bytes of scratch). */
+csm_status csm_run_cis(const csm_explainer *x, const csm_view *views, int n_views,
+                       unsigned char *valid, const csm_occlusion *occ, csm_map *cis);
 /* The largest face of img with its mesh, or CSM_EINPUT "path: no face found". */
 csm_status csm_run_largest_face(csm_face_detector *det, const csm_image *img, const char *path,
                                 csm_face *out);

@@ -25,11 +25,8 @@ static csm_status cis_again(const csm_methods_report *r, const csm_scorer *sc,
   unsigned char *valid = csm_malloc((size_t)x->size * x->size);
   if (!valid) return CSM_ENOMEM;
   csm_status st = csm_occlusion_run(sc, views, x->centres, x->n_centres, x->size, x->size,
-                                    &r->o.occ, &tmp->occ);
-  if (!st) {
-    csm_cis_valid(x->mask, views, n_views, x->size, x->size, valid);
-    st = csm_cis_compute(&tmp->occ, r->o.occ.footprint, valid, x->size, x->size, &tmp->cis);
-  }
+                                    &x->o.occ, &tmp->occ);
+  if (!st) st = csm_run_cis(x, views, n_views, valid, &tmp->occ, &tmp->cis);
   free(valid);
   return st;
 }

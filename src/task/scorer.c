@@ -153,8 +153,10 @@ csm_status csm_scorer_class(csm_task *t, int cls, csm_scorer *out) {
   out->free_ctx = class_free;
   csm_task_scorer_white_box(t, out);
   out->conf_grad = class_conf_grad;
+  /* A raw per-class output is a logit, not a probability. */
   if (info->n_classes > 0)
-    snprintf(out->what, sizeof out->what, "P(%s)", info->labels ? info->labels[cls] : "?");
+    snprintf(out->what, sizeof out->what, info->kind == CSM_TASK_LOGIT ? "logit(%s)" : "P(%s)",
+             info->labels ? info->labels[cls] : "?");
   else
     snprintf(out->what, sizeof out->what, "%s value", info->name);
   return CSM_OK;

@@ -66,6 +66,38 @@ static void test_density_hand(void **state) {
   assert_int_not_equal(csm_cis_compute(&o, 0.5, NULL, 6, 6, &m), CSM_OK);
 }
 
+/* The reference code's rule (CSM_SQUARE_REFERENCE), hand-computed on a
+ * 619-pixel frame with its footprint 15 * 619 / 224 = 41.45:
+ * x1 = max(0, floor(c - 20.72)), x2 = min(floor(x1 + 41.45), 619). */
+static void test_reference_squares(void **state) {
+  (void)state;
+  const int n = 619;
+  const double s = 15.0 * 619 / 224;
+  /* A: (300.5, 100.25) -> columns 279..319, rows 79..119 (41 each).
+   * B: (5, 610) -> x1 = max(0, -15) = 0: shifted inside, columns 0..40;
+   *    y1 = 589, rows 589..618 (cut at the edge: 30). */
+  float centres[4] = {300.5f, 100.25f, 5.0f, 610.0f};
+  float drop[2] = {2, -1};
+  csm_occlusion o;
+  memset(&o, 0, sizeof o);
+  o.n_centres = 2, o.centres = centres, o.drop = drop, o.square = CSM_SQUARE_REFERENCE;
+  csm_map m;
+  CSM_ASSERT_OK(csm_cis_compute(&o, s, NULL, n, n, &m));
+  int covered = 0;
+  for (int y = 0; y < n; y++)
+    for (int x = 0; x < n; x++) {
+      int a = x >= 279 && x <= 319 && y >= 79 && y <= 119;
+      int b = x >= 0 && x <= 40 && y >= 589 && y <= 618;
+      float want = a ? 2.0f : b ? -1.0f : 0.0f;
+      if (m.value[y * n + x] != want || m.count[y * n + x] != (float)(a + b))
+        fail_msg("pixel (%d, %d): %g (count %g), want %g", x, y, m.value[y * n + x],
+                 m.count[y * n + x], want);
+      covered += a + b;
+    }
+  assert_int_equal(covered, 41 * 41 + 41 * 30);
+  csm_map_free(&m);
+}
+
 static void test_grid_centres(void **state) {
   (void)state;
   unsigned char mask[8 * 8];
@@ -198,7 +230,7 @@ static int eye_maps(const char *photo, const csm_canon *canon, csm_face_detector
                      .score = eye_score,
                      .ctx = &em,
                      .what = "eye brightness"};
-    csm_view view = {input, {m[0], m[1], m[2], m[3], m[4], m[5]}, corr};
+    csm_view view = {input, {m[0], m[1], m[2], m[3], m[4], m[5]}, corr, NULL};
     csm_occlusion_options opt = csm_occlusion_options_default();
     opt.patch = 10, opt.footprint = 10; /* canonical pixels at 128 */
     csm_occlusion occ;
@@ -280,6 +312,7 @@ static void test_left_eye_model(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_density_hand),
+      cmocka_unit_test(test_reference_squares),
       cmocka_unit_test(test_grid_centres),
       cmocka_unit_test(test_left_eye_model),
   };

@@ -87,7 +87,7 @@ static float *occlude_once(fixture *f, const csm_occlusion_options *opt, csm_occ
                   .score = record,
                   .ctx = &r,
                   .what = "test"};
-  csm_view v = {f->input, {4, 0, 10, 0, 4, 20}, f->corr};
+  csm_view v = {f->input, {4, 0, 10, 0, 4, 20}, f->corr, NULL};
   float centres[4] = {32.5f, 32.5f, 2.5f, 2.5f};
   CSM_ASSERT_OK(csm_occlusion_run(&s, &v, centres, 2, W, W, opt, o));
   assert_int_equal(o->n_evaluated, 1);
@@ -223,7 +223,7 @@ static void test_batches_and_errors(void **state) {
                   .score = record,
                   .ctx = &r,
                   .what = "test"};
-  csm_view v = {f.input, {4, 0, 10, 0, 4, 20}, f.corr};
+  csm_view v = {f.input, {4, 0, 10, 0, 4, 20}, f.corr, NULL};
   csm_occlusion_options opt = csm_occlusion_options_default();
   opt.patch = 6;
   csm_occlusion a, b;
@@ -241,9 +241,9 @@ static void test_batches_and_errors(void **state) {
   free(r.seen);
   /* Bad arguments. */
   assert_int_equal(csm_occlusion_run(&s, &v, uv, 0, W, W, &opt, &a), CSM_EUSAGE);
-  csm_view nov = {NULL, {4, 0, 10, 0, 4, 20}, f.corr};
+  csm_view nov = {NULL, {4, 0, 10, 0, 4, 20}, f.corr, NULL};
   assert_int_equal(csm_occlusion_run(&s, &nov, uv, n, W, W, &opt, &a), CSM_EUSAGE);
-  csm_view sing = {f.input, {0, 0, 10, 0, 0, 20}, f.corr};
+  csm_view sing = {f.input, {0, 0, 10, 0, 0, 20}, f.corr, NULL};
   assert_int_equal(csm_occlusion_run(&s, &sing, uv, n, W, W, &opt, &a), CSM_EINPUT);
   free(uv);
   drop_fixture(&f);
