@@ -55,6 +55,24 @@ int csm_threads(void);
  * (csm_cms_run's jobs): sets nothing that other threads read. */
 void csm_set_thread_local_threads(int n);
 
+/* ---- Memory limit (src/core/memory_limit.c) --------------------------------
+ * A small hostile file can declare gigabytes (a 144 KB JPEG of 9000 x 9000
+ * pixels, a 200-byte ONNX ConstantOfShape). Every allocation whose size comes
+ * from a file's contents (decoded pixels, weights, folded constants, a
+ * model's activations, .npy/.mat/checkpoint data) is checked against one
+ * limit before it is made: by default half the physical memory, else the
+ * environment's CSM_MAX_MEMORY (e.g. "2G"), else csm_set_memory_limit (the
+ * CLI's --max-memory). Going over is CSM_EINPUT "<what> needs N bytes,
+ * limit M (--max-memory)": the input's fault, not the machine's. */
+size_t csm_memory_limit(void);
+void csm_set_memory_limit(size_t bytes); /* 0: back to CSM_MAX_MEMORY or the default */
+csm_status csm_memory_check(size_t bytes, const char *what);
+/* The same for a * b bytes (an overflow is over the limit). */
+csm_status csm_memory_check_product(size_t a, size_t b, const char *what);
+/* "512M", "2G", "1.5g", "1000000" (K, M, G, T: powers of 1024; optional B)
+ * into bytes; 0 on success, -1 when malformed or < 1. */
+int csm_parse_bytes(const char *s, size_t *out);
+
 /* Monotonic seconds, for progress and benchmarks. */
 double csm_now(void);
 

@@ -7,7 +7,7 @@
 static void usage(FILE *fp) {
   fprintf(fp,
           "csm %s: Canonical Saliency Maps for face models\n\n"
-          "usage: csm [--threads N] <command> [options] [inputs...]\n\n"
+          "usage: csm [--threads N] [--max-memory SIZE] <command> [options] [inputs...]\n\n"
           "commands:\n"
           "  models   list the installed models (input, outputs, parameters, FLOPs)\n"
           "  infer    run a model on images or a .npy tensor\n"
@@ -24,7 +24,10 @@ static void usage(FILE *fp) {
           "  eval     faithfulness of the methods: Average Drop, %% Increase, Win %%, AUCs\n"
           "  sanity   cascading weight randomization: do the maps depend on the model?\n\n"
           "'csm <command> --help' describes a command. Threads: --threads N or CSM_THREADS\n"
-          "(default: all cores). Exit codes: 0 ok, 1 bad usage, 2 bad input, 3 internal.\n",
+          "(default: all cores). --max-memory SIZE or CSM_MAX_MEMORY (e.g. 4G; default:\n"
+          "half the RAM): the most one allocation driven by a file may take; more is\n"
+          "refused with exit 2. Exit codes: 0 ok, 1 bad usage, 2 bad input, 3 internal\n"
+          "or system failure (out of memory, disk full).\n",
           CSM_VERSION);
 }
 
@@ -43,6 +46,13 @@ int main(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--version")) {
       printf("csm %s\n", CSM_VERSION);
       return CSM_EXIT_OK;
+    } else if (!strcmp(argv[i], "--max-memory") && i + 1 < argc) {
+      size_t bytes;
+      if (csm_parse_bytes(argv[++i], &bytes)) {
+        fprintf(stderr, "csm: --max-memory takes a size such as 512M or 4G, not '%s'\n", argv[i]);
+        return CSM_EXIT_USAGE;
+      }
+      csm_set_memory_limit(bytes);
     } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
       if (csm_cli_parse_int(argv[++i], &threads)) {
         fprintf(stderr, "csm: --threads must be a positive integer\n");

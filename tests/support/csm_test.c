@@ -50,6 +50,7 @@ csm_status csm_test_run_op(const struct csm_node *node, const csm_tensor *in, cs
   }
   st = def->forward(node, in, out, scratch);
   free(scratch);
+  if (st) csm_tensor_free(out); /* nothing for the caller to free on failure */
   return st;
 }
 

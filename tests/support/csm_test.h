@@ -28,7 +28,8 @@ void csm_test_fill_uniform(float *x, size_t n, uint32_t seed, float lo, float hi
     if (st_ != CSM_OK) fail_msg("%s -> status %d: %s", #expr, st_, csm_last_error());              \
   } while (0)
 
-/* Runs one op: infer the output shape from `in`, allocate `out`, forward.
+/* Runs one op: infer the output shape from `in`, allocate `out`, forward
+ * (on failure `out` is freed).
  * All inputs must have data. */
 struct csm_node;
 csm_status csm_test_run_op(const struct csm_node *node, const csm_tensor *in, csm_tensor *out);
