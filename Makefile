@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build test demo bench asan clean format
+.PHONY: all setup build test demo bench asan fuzz clean format
 
 all: build
 
@@ -32,8 +32,15 @@ asan: setup
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ctest --output-on-failure -j$(JOBS)
 
+# libFuzzer harnesses (fuzz/README.md): clang, ASan + UBSan, into build-fuzz.
+# Campaigns: fuzz/run.sh HARNESS SECONDS.
+fuzz: setup
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DCSM_FUZZ=ON \
+	  -DCSM_WERROR=OFF -DBUILD_TESTING=OFF
+	cmake --build build-fuzz -j$(JOBS) --target fuzzers
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -17,7 +17,7 @@ SUMS=$ROOT/scripts/checksums.sha256
 APT_PACKAGES=(cmake gcc libc6-dev make pkg-config libopenblas-openmp-dev libcmocka-dev libstb-dev
   libcjson-dev libmatio-dev ca-certificates chromium python3-numpy
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev python3-torch python3-torchvision python3-pil
-  python3-scipy)
+  python3-scipy clang libclang-rt-dev libomp-dev)
 MODELS=(blazeface blazeface-front blazeface-back facemesh facemesh-detection-short
   facemesh-detection-full iris emotion gender age gender-ssrnet-imdb gear faceres
   faceres-deep mobilefacenet mobileface antispoof liveness)
