@@ -14,15 +14,24 @@ typedef struct csm_image {
   unsigned char *rgb;
 } csm_image;
 
-/* Largest image accepted (pixels); larger files are rejected, not decoded. */
+/* Largest image accepted (pixels); larger files are rejected, not decoded.
+ * 100 million: about the largest camera sensors. It is a bound on what
+ * an image may claim at all; the memory limit (csm_memory_check) is what
+ * bounds the decoding of any size below it on a given machine. */
 #define CSM_IMAGE_MAX_PIXELS 100000000LL
 
 /* Decodes a JPEG or PNG file (gray, RGB or RGBA; returned as RGB). A JPEG's
  * EXIF orientation (1-8) is applied, so the pixels are always upright (w and
- * h swapped for the rotated orientations). Corrupt, truncated (JPEGs must
- * reach their end-of-image marker), empty, zero-sized or oversized files are
- * CSM_EINPUT (a missing or unreadable file CSM_EIO), with a one-line message
- * naming the file; sizes are checked from the header, before decoding. */
+ * h swapped for the rotated orientations). Empty, zero-sized or oversized
+ * files are CSM_EINPUT, with a one-line message naming the file; a missing
+ * or unreadable file, a folder or a FIFO is CSM_EIO ("not a regular file",
+ * never blocking). Everything is checked from the header before decoding:
+ * the pixel count; what decoding that size allocates, against the memory
+ * limit ("<file>: decoding WxH pixels needs N bytes, limit M
+ * (--max-memory)"); a PNG's IDAT data, inflated into a buffer of exactly
+ * its declared size ("<file>: PNG data inflates past its declared WxH
+ * size" for a zlib bomb). A JPEG must reach its end-of-image marker: one
+ * cut short is "truncated", one damaged inside "corrupt". */
 csm_status csm_image_load(const char *path, csm_image *out);
 void csm_image_free(csm_image *img);
 

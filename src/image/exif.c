@@ -50,6 +50,9 @@ static int tiff_orientation(const unsigned char *t, size_t n) {
 typedef struct jpeg_info {
   int orientation, have_size, complete;
   long long w, h;
+  int components, progressive;
+  int ran_out;   /* the walk stopped because the data ended */
+  size_t bad_at; /* where it stopped, when not complete */
 } jpeg_info;
 
 static int is_sof(unsigned m) {
@@ -84,27 +87,42 @@ static int dht_tables_ok(const unsigned char *b, size_t n) {
   return 1;
 }
 
-/* Walks every marker segment (skipping entropy-coded data) to the EOI. */
+/* Walks every marker segment (skipping entropy-coded data) to the EOI.
+ * When it cannot reach it, ran_out says whether the data ended first (a
+ * truncated file) or a marker was malformed (bad_at: where). */
 static void jpeg_scan(const unsigned char *b, size_t n, jpeg_info *ji) {
   memset(ji, 0, sizeof *ji);
   ji->orientation = 1;
-  if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return;
+  ji->ran_out = 1;
+  if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) {
+    ji->ran_out = n < 4;
+    return;
+  }
   int seen_exif = 0;
   size_t p = 2;
   while (p < n) {
-    if (b[p] != 0xFF) return; /* not a marker: leave the verdict to the decoder */
+    ji->bad_at = p;
+    if (b[p] != 0xFF) { /* not a marker: corrupt (the decoder may say more) */
+      ji->ran_out = 0;
+      return;
+    }
     while (p < n && b[p] == 0xFF)
       p++; /* fill bytes */
     if (p >= n) return;
     unsigned m = b[p++];
     if (m == 0xD9) {
       ji->complete = 1;
+      ji->ran_out = 0;
       return;
     }
     if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue; /* no length field */
     if (n - p < 2) return;
     size_t seg = rd16(b + p, 0);
-    if (seg < 2 || seg > n - p) return;
+    if (seg < 2) {
+      ji->ran_out = 0;
+      return;
+    }
+    if (seg > n - p) return;
     const unsigned char *pl = b + p + 2;
     size_t pn = seg - 2;
     if (m == 0xE1 && !seen_exif && pn >= 6 && memcmp(pl, "Exif\0\0", 6) == 0) {
@@ -113,6 +131,8 @@ static void jpeg_scan(const unsigned char *b, size_t n, jpeg_info *ji) {
     } else if (is_sof(m) && !ji->have_size && pn >= 5) {
       ji->h = rd16(pl + 1, 0);
       ji->w = rd16(pl + 3, 0);
+      ji->components = pn >= 6 ? pl[5] : 0;
+      ji->progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
       ji->have_size = 1;
     }
     p += seg;
@@ -125,33 +145,43 @@ static void jpeg_scan(const unsigned char *b, size_t n, jpeg_info *ji) {
         break;
     if (p + 1 >= n) return;
   }
+  ji->bad_at = n;
 }
 
-int csm_jpeg_exif_orientation(const unsigned char *buf, size_t len) {
-  jpeg_info ji;
-  jpeg_scan(buf, len, &ji);
-  return ji.orientation;
-}
-
-int csm_image_probe(const unsigned char *buf, size_t len, long long *w, long long *h, int *complete,
-                    int *corrupt) {
+void csm_image_probe(const unsigned char *buf, size_t len, csm_image_info *info) {
   static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-  *complete = 1;
-  *corrupt = 0;
-  if (len >= 24 && memcmp(buf, png_sig, 8) == 0 && memcmp(buf + 12, "IHDR", 4) == 0) {
-    *w = rd32(buf + 16, 0);
-    *h = rd32(buf + 20, 0);
-    return 1;
+  memset(info, 0, sizeof *info);
+  info->complete = 1;
+  info->orientation = 1;
+  if (len >= 8 && memcmp(buf, png_sig, 8) == 0) {
+    info->format = CSM_IMAGE_PNG;
+    /* IHDR comes first (after Apple's CgBI chunk in iPhone PNGs). */
+    size_t p = len >= 16 && memcmp(buf + 12, "CgBI", 4) == 0 ? 8 + 12 + rd32(buf + 8, 0) : 8;
+    if (p < len && len - p >= 16 && memcmp(buf + p + 4, "IHDR", 4) == 0) {
+      info->w = rd32(buf + p + 8, 0);
+      info->h = rd32(buf + p + 12, 0);
+      info->have_size = 1;
+    }
+    return;
   }
-  if (len < 2 || buf[0] != 0xFF || buf[1] != 0xD8) return 0;
-  *corrupt = !dht_tables_ok(buf, len);
+  if (len < 2 || buf[0] != 0xFF || buf[1] != 0xD8) return;
+  info->format = CSM_IMAGE_JPEG;
+  info->corrupt = !dht_tables_ok(buf, len);
   jpeg_info ji;
   jpeg_scan(buf, len, &ji);
-  if (!ji.have_size) return 0;
-  *w = ji.w;
-  *h = ji.h;
-  *complete = ji.complete;
-  return 1;
+  info->orientation = ji.orientation;
+  info->complete = ji.complete;
+  /* A file that still ends with an EOI marker was not cut short: what
+   * stopped the walk is damage inside it. */
+  info->truncated =
+      !ji.complete && ji.ran_out && !(len >= 4 && buf[len - 2] == 0xFF && buf[len - 1] == 0xD9);
+  info->bad_at = ji.bad_at;
+  if (!ji.have_size) return;
+  info->have_size = 1;
+  info->w = ji.w;
+  info->h = ji.h;
+  info->components = ji.components;
+  info->progressive = ji.progressive;
 }
 
 csm_status csm_image_apply_orientation(csm_image *img, int o) {

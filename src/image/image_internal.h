@@ -6,18 +6,27 @@
 
 #include "csm/image.h"
 
-/* EXIF orientation (1..8) of a JPEG held in buf, or 1 when absent or
- * malformed. Never reads outside buf[0..len). */
-int csm_jpeg_exif_orientation(const unsigned char *buf, size_t len);
+/* What a JPEG's or PNG's header says, read without decoding. */
+enum { CSM_IMAGE_UNKNOWN = 0, CSM_IMAGE_JPEG, CSM_IMAGE_PNG };
+typedef struct csm_image_info {
+  int format;     /* CSM_IMAGE_JPEG, CSM_IMAGE_PNG or CSM_IMAGE_UNKNOWN */
+  int have_size;  /* w and h were found (JPEG: SOF; PNG: IHDR) */
+  long long w, h; /* as declared */
+  /* JPEGs: complete when the marker walk reaches the EOI marker; if not,
+   * truncated when the data ended first and the file does not end with an
+   * EOI (else the file is corrupt: a malformed marker at byte bad_at). */
+  int complete, truncated;
+  size_t bad_at;
+  /* JPEGs with Huffman tables that stb_image 2.27 would overflow on;
+   * nothing may decode those. */
+  int corrupt;
+  int components, progressive; /* JPEG: from the SOF */
+  int orientation;             /* JPEG: EXIF orientation 1..8 (1 when absent) */
+} csm_image_info;
 
-/* Reads the pixel size from a JPEG (SOF) or PNG (IHDR) header without
- * decoding. Returns 1 and sets *w, *h when found, 0 otherwise. For JPEGs,
- * *complete is set to whether the file reaches its EOI marker (a missing
- * EOI means the file was truncated); PNGs always report complete. *corrupt
- * is set (whatever the return value) for JPEGs with Huffman tables that
- * stb_image 2.27 would overflow on; nothing may decode those. */
-int csm_image_probe(const unsigned char *buf, size_t len, long long *w, long long *h, int *complete,
-                    int *corrupt);
+/* Fills info from the bytes of a file; PNGs always report complete. Never
+ * reads outside buf[0..len). */
+void csm_image_probe(const unsigned char *buf, size_t len, csm_image_info *info);
 
 /* Rewrites img in place so that EXIF orientation `orientation` becomes
  * upright (1 = unchanged). */

@@ -1,5 +1,6 @@
 /* Image files: EXIF orientation, PNG round trips, hostile and oversized
- * inputs, and the bundled samples. */
+ * inputs (zlib bombs, the memory limit, corrupt versus truncated files,
+ * folders and FIFOs), and the bundled samples. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,6 +421,290 @@ static void test_bad_inputs(void **state) {
   free(jpeg.p);
 }
 
+/* ---- PNGs made by hand: any IHDR, any zlib stream ------------------------ */
+
+typedef struct bits {
+  membuf m;
+  uint32_t acc;
+  int n;
+} bits;
+
+static void put_bits(bits *b, uint32_t v, int n) { /* LSB first, as deflate packs */
+  for (int i = 0; i < n; i++) {
+    b->acc |= ((v >> i) & 1u) << b->n;
+    if (++b->n == 8) {
+      unsigned char c = (unsigned char)b->acc;
+      mem_write(&b->m, &c, 1);
+      b->acc = 0, b->n = 0;
+    }
+  }
+}
+
+static void put_code(bits *b, uint32_t code, int n) { /* Huffman codes: MSB first */
+  for (int i = n - 1; i >= 0; i--)
+    put_bits(b, (code >> i) & 1u, 1);
+}
+
+static void put_be32(membuf *m, uint32_t v) {
+  unsigned char c[4];
+  put32(c, v, 0);
+  mem_write(m, c, 4);
+}
+
+static uint32_t adler32(const unsigned char *p, size_t n) {
+  uint32_t a = 1, b = 0;
+  for (size_t i = 0; i < n; i++)
+    a = (a + p[i]) % 65521u, b = (b + a) % 65521u;
+  return b << 16 | a;
+}
+
+/* raw as a zlib stream of stored blocks. */
+static membuf zlib_stored(const unsigned char *raw, size_t n) {
+  membuf m = {0};
+  mem_write(&m, "\x78\x01", 2);
+  size_t off = 0;
+  do {
+    size_t k = n - off < 65535 ? n - off : 65535;
+    unsigned char h[5] = {off + k == n, (unsigned char)k, (unsigned char)(k >> 8),
+                          (unsigned char)~k, (unsigned char)(~k >> 8)};
+    mem_write(&m, h, 5);
+    if (k) mem_write(&m, (void *)(raw + off), (int)k);
+    off += k;
+  } while (off < n);
+  put_be32(&m, adler32(raw, n));
+  return m;
+}
+
+/* A zlib bomb: one fixed-Huffman block of a zero byte and then `repeats`
+ * copies of 258 bytes at distance 1 (13 bits each): 1 + 258 * repeats zero
+ * bytes from a stream about 600 times smaller. */
+static membuf zlib_bomb(size_t repeats) {
+  bits b = {{0}, 0, 0};
+  mem_write(&b.m, "\x78\x01", 2);
+  put_bits(&b, 1, 1);    /* BFINAL */
+  put_bits(&b, 1, 2);    /* fixed Huffman codes */
+  put_code(&b, 0x30, 8); /* literal 0 */
+  for (size_t i = 0; i < repeats; i++) {
+    put_code(&b, 0xC5, 8); /* length 258 (code 285) */
+    put_code(&b, 0, 5);    /* distance 1 */
+  }
+  put_code(&b, 0, 7);             /* end of block */
+  put_bits(&b, 0, (8 - b.n) % 8); /* to a whole byte */
+  put_be32(&b.m, 0);              /* adler32: stb does not check it */
+  return b.m;
+}
+
+static void put_chunk(membuf *m, const char *type, const unsigned char *data, size_t n) {
+  unsigned char *c = malloc(n + 4);
+  assert_non_null(c);
+  memcpy(c, type, 4);
+  if (n) memcpy(c + 4, data, n);
+  put_be32(m, (uint32_t)n);
+  mem_write(m, c, (int)(n + 4));
+  put_be32(m, crc32_bytes(c, n + 4));
+  free(c);
+}
+
+/* A PNG with this IHDR (a grey palette for colour type 3) whose IDAT data,
+ * split over two chunks, is the zlib stream z. */
+static membuf png_with_stream(uint32_t w, uint32_t h, int depth, int color, int interlace,
+                              const membuf *z) {
+  static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  membuf m = {0};
+  mem_write(&m, (void *)sig, 8);
+  unsigned char ihdr[13];
+  put32(ihdr, w, 0);
+  put32(ihdr + 4, h, 0);
+  ihdr[8] = (unsigned char)depth, ihdr[9] = (unsigned char)color;
+  ihdr[10] = ihdr[11] = 0, ihdr[12] = (unsigned char)interlace;
+  put_chunk(&m, "IHDR", ihdr, 13);
+  if (color == 3) {
+    unsigned char plte[256 * 3];
+    int entries = depth >= 8 ? 256 : 1 << depth;
+    for (int i = 0; i < entries * 3; i++)
+      plte[i] = (unsigned char)(i / 3);
+    put_chunk(&m, "PLTE", plte, (size_t)entries * 3);
+  }
+  put_chunk(&m, "IDAT", z->p, z->n / 2);
+  put_chunk(&m, "IDAT", z->p + z->n / 2, z->n - z->n / 2);
+  put_chunk(&m, "IEND", NULL, 0);
+  return m;
+}
+
+/* What a w x h PNG's filtered data is (filter bytes included), per Adam7
+ * pass when interlaced: the test's own count, which stb itself confirms
+ * below (one byte less is "not enough pixels" to it). */
+static size_t png_data_size(uint32_t w, uint32_t h, int depth, int color, int interlace) {
+  static const int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+  static const int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+  static const int channels[7] = {1, 0, 3, 1, 2, 0, 4};
+  size_t total = 0;
+  for (int k = 0; k < (interlace ? 7 : 1); k++) {
+    size_t pw = interlace ? (w + (uint32_t)(dx[k] - x0[k] - 1)) / (uint32_t)dx[k] : w;
+    size_t ph = interlace ? (h + (uint32_t)(dy[k] - y0[k] - 1)) / (uint32_t)dy[k] : h;
+    if (pw && ph) total += ph * (1 + (pw * (size_t)(channels[color] * depth) + 7) / 8);
+  }
+  return total;
+}
+
+static int png_load_status(const char *name, const membuf *png) {
+  write_bytes(tmp_path(name), png->p, png->n);
+  csm_image img;
+  csm_status st = csm_image_load(tmp_path(name), &img);
+  if (!st) csm_image_free(&img);
+  return st;
+}
+
+/* Issue 15: a PNG declaring 64x64 pixels inflated as much as its zlib
+ * stream held (2 GiB from 2 MB); now the inflated data is bounded by the
+ * declared size, exactly: each PNG here loads with exactly its declared
+ * data (interlaced or not, 1..16 bits), fails as corrupt with one byte less
+ * and is refused with one byte more. */
+static void test_png_inflate_bound(void **state) {
+  (void)state;
+  membuf z = zlib_bomb(65536); /* 16 MB of zeros from 106 KB */
+  membuf png = png_with_stream(64, 64, 8, 2, 0, &z);
+  free(z.p);
+  write_bytes(tmp_path("bomb.png"), png.p, png.n);
+  expect_bad("bomb.png", CSM_EINPUT);
+  if (!strstr(csm_last_error(), "PNG data inflates past its declared 64x64 size"))
+    fail_msg("bomb: %s", csm_last_error());
+  free(png.p);
+
+  static const int cases[][5] = {
+      {13, 7, 8, 2, 0}, {13, 7, 8, 2, 1}, {13, 7, 1, 0, 1}, {5, 3, 16, 6, 1},
+      {9, 9, 4, 3, 0},  {9, 9, 2, 3, 1},  {1, 1, 8, 0, 1},  {17, 11, 16, 4, 1},
+      {33, 2, 8, 6, 0}, {2, 33, 8, 4, 1}, {7, 5, 16, 2, 0}, {64, 64, 8, 2, 0},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const int *k = cases[c];
+    const size_t n = png_data_size((uint32_t)k[0], (uint32_t)k[1], k[2], k[3], k[4]);
+    unsigned char *raw = malloc(n + 1);
+    assert_non_null(raw);
+    /* Filter type 0 (none) everywhere: every byte is a valid filter byte. */
+    memset(raw, 0, n + 1);
+    for (int extra = -1; extra <= 1; extra++) {
+      membuf zs = zlib_stored(raw, n + (size_t)extra);
+      membuf p = png_with_stream((uint32_t)k[0], (uint32_t)k[1], k[2], k[3], k[4], &zs);
+      free(zs.p);
+      csm_status st = png_load_status("exact.png", &p);
+      free(p.p);
+      const char *msg = csm_last_error();
+      if (extra == 0 && st != CSM_OK)
+        fail_msg("%dx%d depth %d colour %d interlace %d: %s", k[0], k[1], k[2], k[3], k[4], msg);
+      if (extra != 0 && st != CSM_EINPUT)
+        fail_msg("%dx%d depth %d colour %d interlace %d with %+d bytes: status %d", k[0], k[1],
+                 k[2], k[3], k[4], extra, st);
+      if (extra == 1 && !strstr(msg, "PNG data inflates past its declared"))
+        fail_msg("%dx%d with one byte more: %s", k[0], k[1], msg);
+      if (extra == -1 && !strstr(msg, "corrupt PNG data"))
+        fail_msg("%dx%d with one byte less: %s", k[0], k[1], msg);
+    }
+    free(raw);
+  }
+}
+
+/* Issue 15: a small JPEG declaring 9000x9000 pixels decoded to 412 MB;
+ * decoding is now checked against the memory limit first. */
+static void test_memory_limit(void **state) {
+  (void)state;
+  membuf jpeg = quadrant_jpeg();
+  size_t sof = 0;
+  for (size_t i = 2; i + 1 < jpeg.n && !sof; i++)
+    if (jpeg.p[i] == 0xFF && jpeg.p[i + 1] == 0xC0) sof = i;
+  assert_true(sof > 0);
+  put16(jpeg.p + sof + 5, 9000, 0);
+  put16(jpeg.p + sof + 7, 9000, 0);
+  write_bytes(tmp_path("big.jpg"), jpeg.p, jpeg.n);
+  free(jpeg.p);
+  unsigned char b[128];
+  write_bytes(tmp_path("big.png"), b, png_header_only(b, 9000, 9000));
+  csm_set_memory_limit((size_t)100 << 20);
+  expect_bad("big.jpg", CSM_EINPUT);
+  if (!strstr(csm_last_error(), "9000x9000") || !strstr(csm_last_error(), "needs") ||
+      !strstr(csm_last_error(), "limit 104857600 (--max-memory)"))
+    fail_msg("big.jpg: %s", csm_last_error());
+  expect_bad("big.png", CSM_EINPUT);
+  if (!strstr(csm_last_error(), "(--max-memory)")) fail_msg("big.png: %s", csm_last_error());
+  /* An ordinary image is well inside the same limit. */
+  csm_image img = {7, 5, calloc(7 * 5, 3)}, back;
+  assert_non_null(img.rgb);
+  CSM_ASSERT_OK(csm_image_write_png(tmp_path("small.png"), &img));
+  CSM_ASSERT_OK(csm_image_load(tmp_path("small.png"), &back));
+  csm_image_free(&back);
+  free(img.rgb);
+  write_bytes(tmp_path("small.jpg"), quad_jpg, sizeof quad_jpg);
+  CSM_ASSERT_OK(csm_image_load(tmp_path("small.jpg"), &back));
+  csm_image_free(&back);
+  csm_set_memory_limit(0);
+}
+
+/* Issue 15: damaged scan data was reported as "truncated". A file that
+ * still ends with its end-of-image marker is corrupt, never truncated,
+ * whatever byte is damaged; a file cut short is truncated. */
+static void test_jpeg_corrupt_or_truncated(void **state) {
+  (void)state;
+  membuf jpeg = quadrant_jpeg();
+  size_t sos = 0, sof = 0;
+  for (size_t i = 2; i + 1 < jpeg.n; i++) {
+    if (jpeg.p[i] == 0xFF && jpeg.p[i + 1] == 0xDA && !sos) sos = i;
+    if (jpeg.p[i] == 0xFF && jpeg.p[i + 1] == 0xC0 && !sof) sof = i;
+  }
+  assert_true(sos > 0 && sof > 0);
+  const size_t scan = sos + 2 + ((size_t)jpeg.p[sos + 2] << 8 | jpeg.p[sos + 3]);
+  assert_true(scan + 8 < jpeg.n);
+  /* A marker with a huge length inside the scan data. */
+  unsigned char *j = malloc(jpeg.n);
+  assert_non_null(j);
+  memcpy(j, jpeg.p, jpeg.n);
+  memcpy(j + scan + 2, "\xFF\xFE\x7F\xFF", 4);
+  write_bytes(tmp_path("scan.jpg"), j, jpeg.n);
+  expect_bad("scan.jpg", CSM_EINPUT);
+  if (!strstr(csm_last_error(), "corrupt JPEG") || strstr(csm_last_error(), "truncated"))
+    fail_msg("scan.jpg: %s", csm_last_error());
+  /* Every byte before the EOI set to FF, 00 or flipped. */
+  static const int how[3] = {0x100, 0x200, 0xA5};
+  for (size_t i = 2; i + 2 < jpeg.n; i++)
+    for (int h = 0; h < 3; h++) {
+      memcpy(j, jpeg.p, jpeg.n);
+      j[i] = how[h] == 0x100 ? 0xFF : how[h] == 0x200 ? 0x00 : (unsigned char)(j[i] ^ 0xA5);
+      write_bytes(tmp_path("damaged.jpg"), j, jpeg.n);
+      csm_image img;
+      csm_status st = csm_image_load(tmp_path("damaged.jpg"), &img);
+      if (st == CSM_OK) {
+        csm_image_free(&img);
+        continue;
+      }
+      if (strstr(csm_last_error(), "truncated"))
+        fail_msg("byte %zu damaged (%d): %s", i, h, csm_last_error());
+    }
+  free(j);
+  /* Cut anywhere after the frame header: truncated. */
+  const size_t after_sof = sof + 2 + ((size_t)jpeg.p[sof + 2] << 8 | jpeg.p[sof + 3]);
+  for (size_t cut = after_sof; cut < jpeg.n; cut++) {
+    write_bytes(tmp_path("cut.jpg"), jpeg.p, cut);
+    expect_bad("cut.jpg", CSM_EINPUT);
+    if (!strstr(csm_last_error(), "truncated JPEG"))
+      fail_msg("cut at %zu of %zu: %s", cut, jpeg.n, csm_last_error());
+  }
+  free(jpeg.p);
+}
+
+/* Folders and FIFOs are refused at once, naming the path (a FIFO without a
+ * writer must not block; the alarm turns a hang into a failure). */
+static void test_not_regular(void **state) {
+  (void)state;
+  const char *d = tmp_path("folder.jpg");
+  assert_int_equal(mkdir(d, 0777), 0);
+  expect_bad("folder.jpg", CSM_EIO);
+  if (!strstr(csm_last_error(), "not a regular file")) fail_msg("%s", csm_last_error());
+  assert_int_equal(mkfifo(tmp_path("fifo.png"), 0600), 0);
+  alarm(60);
+  expect_bad("fifo.png", CSM_EIO);
+  alarm(0);
+  if (!strstr(csm_last_error(), "not a regular file")) fail_msg("%s", csm_last_error());
+}
+
 static void test_samples(void **state) {
   (void)state;
   const char *sd = csm_test_env("CSM_SAMPLES_DIR", "data/samples");
@@ -448,7 +733,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exif_orientations), cmocka_unit_test(test_exif_hostile),
       cmocka_unit_test(test_png_round_trip),    cmocka_unit_test(test_bad_inputs),
-      cmocka_unit_test(test_samples),
+      cmocka_unit_test(test_samples),           cmocka_unit_test(test_png_inflate_bound),
+      cmocka_unit_test(test_memory_limit),      cmocka_unit_test(test_jpeg_corrupt_or_truncated),
+      cmocka_unit_test(test_not_regular),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[700];
