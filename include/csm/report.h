@@ -10,8 +10,13 @@ extern "C" {
 #endif
 
 /* Reads a little-endian float32 or int32 C-order .npy file (float64 is
- * converted to float32). Errors name the file and the fault. */
+ * converted to float32). Errors name the file and the fault: another dtype
+ * is CSM_EUNSUPPORTED naming it and the dtypes expected; data whose size
+ * differs from the shape's CSM_EINPUT; a tensor over the memory limit
+ * (csm_memory_check) CSM_EINPUT before it is allocated. */
 csm_status csm_npy_read(const char *path, csm_tensor *out);
+/* The same for float data only (model inputs): int32 is refused too. */
+csm_status csm_npy_read_float(const char *path, csm_tensor *out);
 /* Writes atomically (temporary file, then rename). */
 csm_status csm_npy_write(const char *path, const csm_tensor *t);
 

@@ -7,9 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* What a reader takes: every .npy reader accepts float32 and float64 (made
+ * float32); model inputs, unlike count maps, cannot be int32. */
+static const char *const k_expect_float = "'<f4' (little-endian float32) or '<f8' (float64)";
+static const char *const k_expect_any =
+    "'<f4' (little-endian float32), '<f8' (float64) or '<i4' (int32)";
+
 /* Header values come from the file: parse defensively, bound every length. */
-static csm_status parse_header(const char *path, const char *h, csm_shape *shape, int *dtype_size,
-                               int *is_float, int *is_f64) {
+static csm_status parse_header(const char *path, const char *h, int allow_int, csm_shape *shape,
+                               int *dtype_size, int *is_float, int *is_f64) {
   const char *d = strstr(h, "'descr'");
   const char *f = strstr(h, "'fortran_order'");
   const char *s = strstr(h, "'shape'");
@@ -21,10 +27,18 @@ static csm_status parse_header(const char *path, const char *h, csm_shape *shape
     *is_float = 1, *dtype_size = 4, *is_f64 = 0;
   } else if (strncmp(d, "<f8'", 4) == 0) {
     *is_float = 1, *dtype_size = 8, *is_f64 = 1;
-  } else if (strncmp(d, "<i4'", 4) == 0) {
+  } else if (strncmp(d, "<i4'", 4) == 0 && allow_int) {
     *is_float = 0, *dtype_size = 4, *is_f64 = 0;
   } else {
-    return csm_fail(CSM_EUNSUPPORTED, "%s: .npy dtype must be float32, float64 or int32", path);
+    /* The dtype as the file spells it, printable and short. */
+    char name[24];
+    size_t n = 0;
+    for (; d[n] && d[n] != '\'' && n < 16; n++)
+      name[n] = d[n] >= 0x20 && d[n] < 0x7F ? d[n] : '?';
+    name[n] = '\0';
+    return csm_fail(CSM_EUNSUPPORTED, "%s: .npy dtype '%s%s' is not supported: expected %s", path,
+                    name, d[n] && d[n] != '\'' ? "..." : "",
+                    allow_int ? k_expect_any : k_expect_float);
   }
   f = strchr(f + 15, ':');
   if (!f) return csm_fail(CSM_EINPUT, "%s: malformed .npy header", path);
@@ -53,7 +67,7 @@ static csm_status parse_header(const char *path, const char *h, csm_shape *shape
   return CSM_OK;
 }
 
-csm_status csm_npy_read(const char *path, csm_tensor *out) {
+static csm_status npy_read(const char *path, int allow_int, csm_tensor *out) {
   unsigned char pre[12];
   char *header = NULL;
   csm_status st = CSM_OK;
@@ -93,7 +107,7 @@ csm_status csm_npy_read(const char *path, csm_tensor *out) {
   header[hlen] = '\0';
   csm_shape shape;
   int dsize = 4, is_float = 1, is_f64 = 0;
-  if ((st = parse_header(path, header, &shape, &dsize, &is_float, &is_f64))) goto out;
+  if ((st = parse_header(path, header, allow_int, &shape, &dsize, &is_float, &is_f64))) goto out;
   size_t numel, bytes;
   if (csm_shape_numel(&shape, &numel) || !csm_size_mul(numel, (size_t)dsize, &bytes)) {
     st = csm_fail(CSM_EINPUT, "%s: .npy shape too large", path);
@@ -112,6 +126,10 @@ csm_status csm_npy_read(const char *path, csm_tensor *out) {
     goto out;
   }
   fseek(fp, here, SEEK_SET);
+  /* The tensor is float32 or int32: 4 bytes per element whatever the file. */
+  char what[1100];
+  snprintf(what, sizeof what, "%s: .npy data", path);
+  if ((st = csm_memory_check_product(numel, 4, what))) goto out;
   if ((st = csm_tensor_alloc(out, is_float ? CSM_F32 : CSM_I32, &shape))) goto out;
   if (is_f64) {
     for (size_t i = 0; i < numel; i++) {
@@ -131,6 +149,10 @@ out:
   fclose(fp);
   return st;
 }
+
+csm_status csm_npy_read(const char *path, csm_tensor *out) { return npy_read(path, 1, out); }
+
+csm_status csm_npy_read_float(const char *path, csm_tensor *out) { return npy_read(path, 0, out); }
 
 csm_status csm_npy_write(const char *path, const csm_tensor *t) {
   char header[256], shape[200];
