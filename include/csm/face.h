@@ -110,7 +110,11 @@ void csm_corr_image_bounds(const csm_corr *c, double box[4]);
 /* ---- External alignments (src/face/matfile.c) ---------------------------- */
 
 /* Reads a float64 or float32 N x 3 matrix variable (PRNet `vertices`) from a
- * MATLAB v5 .mat file as float32 (malloc'ed). */
+ * MATLAB v5 .mat file as float32 (malloc'ed). The path must be a regular
+ * file (a folder or FIFO is CSM_EIO before matio opens it); a NaN or
+ * infinite value is CSM_EINPUT "<file>: <var> row k is not finite" (k
+ * 0-based), and a matrix over the memory limit (csm_memory_check) CSM_EINPUT
+ * before matio reads it. */
 csm_status csm_mat_read_matrix(const char *path, const char *var, float **data, int *rows,
                                int *cols);
 /* The same in double precision, as stored (float32 files widened): for the

@@ -159,6 +159,11 @@ static csm_status read_rows3(const char *path, const char *var, double **out, in
                  path, var, rows);
     goto done;
   }
+  /* What reading it allocates: matio's copy (at most 8 bytes a value),
+   * the doubles here and a caller's float copy. */
+  char what[1100];
+  snprintf(what, sizeof what, "%s: variable '%s' (%zu x 3)", path, var, rows);
+  if ((s = csm_memory_check_product(n, 8 + sizeof(double) + sizeof(float), what))) goto done;
   Mat_VarFree(mv);
   mv = Mat_VarRead(mat, var);
   size_t need;
@@ -193,6 +198,13 @@ static csm_status read_rows3(const char *path, const char *var, double **out, in
         goto done;
       }
       data[r * 3 + c] = v;
+    }
+  /* NaN or infinite coordinates would poison every fit and map downstream. */
+  for (size_t r = 0; r < rows; r++)
+    if (!isfinite(data[r * 3]) || !isfinite(data[r * 3 + 1]) || !isfinite(data[r * 3 + 2])) {
+      s = csm_fail(CSM_EINPUT, "%s: %s row %zu is not finite (%g, %g, %g)", path, var, r,
+                   data[r * 3], data[r * 3 + 1], data[r * 3 + 2]);
+      goto done;
     }
   *out = data;
   *rows_out = (int)rows;

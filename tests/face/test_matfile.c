@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char g_tmp[512];
 
@@ -293,13 +294,89 @@ static void test_hostile(void **state) {
   print_message("hostile: %d variants, %d byte flips rejected\n", runs, fails);
 }
 
+/* Issue 15: NaN and infinite vertices were accepted. Each is refused
+ * naming the file, the variable and the row (0-based), in double, single
+ * and compressed variables, by both readers. */
+static void test_not_finite(void **state) {
+  (void)state;
+  const char *p = tmp_path("nan.mat");
+  mat_t *mat = Mat_CreateVer(p, NULL, MAT_FT_MAT5);
+  assert_non_null(mat);
+  double m[4 * 3];
+  memcpy(m, k_m, sizeof m);
+  m[2 * 3 + 1] = NAN;
+  add_var(mat, "vertices", MAT_C_DOUBLE, 4, 3, m, 0);
+  memcpy(m, k_m, sizeof m);
+  m[3 * 3 + 2] = INFINITY;
+  add_var(mat, "single", MAT_C_SINGLE, 4, 3, m, 0);
+  memcpy(m, k_m, sizeof m);
+  m[0] = -INFINITY;
+  add_var(mat, "packed", MAT_C_DOUBLE, 4, 3, m, 1);
+  Mat_Close(mat);
+  static const struct {
+    const char *var;
+    int row;
+  } bad[] = {{"vertices", 2}, {"single", 3}, {"packed", 0}};
+  for (int k = 0; k < 3; k++) {
+    char want[1200];
+    snprintf(want, sizeof want, "%s: %s row %d is not finite", p, bad[k].var, bad[k].row);
+    float *f = NULL;
+    double *d = NULL;
+    int r, c;
+    assert_int_equal(csm_mat_read_matrix(p, bad[k].var, &f, &r, &c), CSM_EINPUT);
+    if (!strstr(csm_last_error(), want)) fail_msg("want '%s', got '%s'", want, csm_last_error());
+    assert_null(f);
+    assert_int_equal(csm_mat_read_matrix_f64(p, bad[k].var, &d, &r, &c), CSM_EINPUT);
+    if (!strstr(csm_last_error(), want)) fail_msg("want '%s', got '%s'", want, csm_last_error());
+    assert_null(d);
+  }
+}
+
+/* The matrix is checked against the memory limit before matio reads it;
+ * folders and FIFOs are refused before matio opens them (a FIFO would block
+ * it: the alarm turns a hang into a failure). */
+static void test_limits_and_special_files(void **state) {
+  (void)state;
+  const char *p = tmp_path("limit.mat");
+  mat_t *mat = Mat_CreateVer(p, NULL, MAT_FT_MAT5);
+  assert_non_null(mat);
+  add_var(mat, "vertices", MAT_C_DOUBLE, 4, 3, k_m, 0);
+  Mat_Close(mat);
+  float *f;
+  int r, c;
+  csm_set_memory_limit(100);
+  assert_int_equal(csm_mat_read_matrix(p, "vertices", &f, &r, &c), CSM_EINPUT);
+  if (!strstr(csm_last_error(), "limit.mat: variable 'vertices' (4 x 3) needs") ||
+      !strstr(csm_last_error(), "(--max-memory)"))
+    fail_msg("%s", csm_last_error());
+  csm_set_memory_limit(0);
+  check_matrix(p, "vertices");
+
+  char q[1100];
+  snprintf(q, sizeof q, "%s", tmp_path("folder.mat"));
+  rmdir(q);
+  assert_int_equal(mkdir(q, 0777), 0);
+  assert_int_equal(csm_mat_read_matrix(q, "vertices", &f, &r, &c), CSM_EIO);
+  if (!strstr(csm_last_error(), "folder.mat: not a regular file")) fail_msg("%s", csm_last_error());
+  snprintf(q, sizeof q, "%s", tmp_path("fifo.mat"));
+  unlink(q);
+  assert_int_equal(mkfifo(q, 0600), 0);
+  alarm(60);
+  assert_int_equal(csm_mat_read_matrix(q, "vertices", &f, &r, &c), CSM_EIO);
+  alarm(0);
+  if (!strstr(csm_last_error(), "fifo.mat: not a regular file")) fail_msg("%s", csm_last_error());
+  unlink(q);
+}
+
 int main(void) {
   snprintf(g_tmp, sizeof g_tmp, "%s/matfile", csm_test_env("CSM_TEST_TMP", "/tmp"));
   mkdir(csm_test_env("CSM_TEST_TMP", "/tmp"), 0777);
   mkdir(g_tmp, 0777);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_classes), cmocka_unit_test(test_v73),  cmocka_unit_test(test_triangles),
-      cmocka_unit_test(test_not_mat), cmocka_unit_test(test_real), cmocka_unit_test(test_hostile),
+      cmocka_unit_test(test_classes),    cmocka_unit_test(test_v73),
+      cmocka_unit_test(test_triangles),  cmocka_unit_test(test_not_mat),
+      cmocka_unit_test(test_real),       cmocka_unit_test(test_hostile),
+      cmocka_unit_test(test_not_finite), cmocka_unit_test(test_limits_and_special_files),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
