@@ -11,6 +11,57 @@ static int parse_truth(const char *s) {
   return -2;
 }
 
+/* Splits one line of a list file in place into at most max fields (one
+ * more field is counted but not stored, so that extra fields show). Fields
+ * are separated by spaces, tabs or commas; a line that holds a tab is
+ * split at tabs only, each field trimmed of spaces, so that paths may hold
+ * spaces and commas. A field in double quotes may hold anything, with \"
+ * and \\ for a quote and a backslash. Returns the count, or -1 with *why
+ * set. */
+static int split_fields(char *line, char **f, int max, const char **why) {
+  const int tabs = strchr(line, '\t') != NULL;
+#define IS_SEP(c) ((c) == '\t' || (c) == '\r' || (!tabs && ((c) == ' ' || (c) == ',')))
+  int nf = 0;
+  char *p = line;
+  for (;;) {
+    while (*p && (IS_SEP(*p) || (tabs && *p == ' ')))
+      p++;
+    if (!*p) break;
+    char *start = p, *end;
+    if (*p == '"') {
+      char *o = start;
+      for (p++;; p++) {
+        if (!*p) return *why = "a quote is not closed", -1;
+        if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+          p++;
+        else if (*p == '"')
+          break;
+        *o++ = *p;
+      }
+      p++;
+      while (tabs && *p == ' ')
+        p++;
+      if (*p && !IS_SEP(*p)) return *why = "text after a closing quote", -1;
+      if (o == start) return *why = "an empty quoted path", -1;
+      end = o;
+    } else {
+      while (*p && !IS_SEP(*p))
+        p++;
+      end = p;
+      while (tabs && end > start && end[-1] == ' ')
+        end--;
+    }
+    const int more = *p != '\0';
+    *end = '\0';
+    if (nf < max) f[nf] = start;
+    if (++nf > max) break;
+    if (!more) break;
+    p++;
+  }
+#undef IS_SEP
+  return nf;
+}
+
 csm_status csm_inputs_parse(csm_explain_mode mode, const char *const *pos, int n_pos,
                             const char *list, csm_input **out, int *n_out, char **buf_out) {
   *out = NULL, *n_out = 0, *buf_out = NULL;
@@ -45,11 +96,16 @@ csm_status csm_inputs_parse(csm_explain_mode mode, const char *const *pos, int n
     next = strchr(line, '\n');
     if (next) *next++ = 0;
     line_no++;
-    char *f[4];
-    int nf = 0;
-    for (char *t = strtok(line, " \t\r,"); t && nf < 4; t = strtok(NULL, " \t\r,"))
-      f[nf++] = t;
-    if (nf == 0 || f[0][0] == '#') continue;
+    line += strspn(line, " \t\r,");
+    if (*line == '#') continue; /* a comment, whatever follows */
+    char *f[3];
+    const char *why = NULL;
+    const int nf = split_fields(line, f, 3, &why);
+    if (nf < 0) {
+      st = csm_fail(CSM_EINPUT, "%s: line %d: %s", list, line_no, why);
+      break;
+    }
+    if (nf == 0) continue;
     in[n].truth = -1;
     if (pairs) {
       if (nf < 2 || nf > 3 || (nf == 3 && parse_truth(f[2]) < -1))
@@ -63,7 +119,10 @@ csm_status csm_inputs_parse(csm_explain_mode mode, const char *const *pos, int n
       else
         in[n].path = f[0], in[n].identity = nf == 2 ? f[1] : NULL;
     } else if (nf > 1) {
-      st = csm_fail(CSM_EINPUT, "%s: line %d: want one image path (no spaces)", list, line_no);
+      st = csm_fail(CSM_EINPUT,
+                    "%s: line %d: want one image path (a path with spaces in double quotes, "
+                    "or the line's fields separated by tabs)",
+                    list, line_no);
     } else {
       in[n].path = f[0];
     }
