@@ -3,6 +3,7 @@
  * to the input. Files are written only after the whole run succeeded, so a
  * failure leaves no partial output. */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,11 @@ static csm_status images_to_batch(const csm_infer_options *a, csm_shape in_shape
   if (in_shape.rank != 4 || in_shape.d[1] <= 0 || in_shape.d[2] <= 0 ||
       (in_shape.d[3] != 1 && in_shape.d[3] != 3))
     return csm_fail(CSM_EUNSUPPORTED, "model input is not an NHWC image (use --npy)");
+  const double *c = a->crop;
+  if (a->has_crop && !(isfinite(c[0]) && isfinite(c[1]) && isfinite(c[2]) && isfinite(c[3]) &&
+                       c[2] > 0 && c[3] > 0))
+    return csm_fail(CSM_EUSAGE, "--crop %g,%g,%g,%g: X,Y,W,H must be finite with W, H > 0", c[0],
+                    c[1], c[2], c[3]);
   in_shape.d[0] = a->n_images;
   csm_status st = csm_tensor_alloc(t, CSM_F32, &in_shape);
   if (st) return st;
@@ -33,6 +39,14 @@ static csm_status images_to_batch(const csm_infer_options *a, csm_shape in_shape
   for (int i = 0; i < a->n_images; i++) {
     csm_image img;
     if ((st = csm_image_load(a->images[i], &img))) break;
+    /* A box reaching past the border reads black there (padding); one
+     * that misses the image entirely would be all black: refused. */
+    if (a->has_crop && (c[0] >= img.w || c[1] >= img.h || c[0] + c[2] <= 0 || c[1] + c[3] <= 0)) {
+      st = csm_fail(CSM_EINPUT, "%s: --crop %g,%g,%g,%g lies outside the %dx%d image", a->images[i],
+                    c[0], c[1], c[2], c[3], img.w, img.h);
+      csm_image_free(&img);
+      break;
+    }
     double full[4] = {0, 0, img.w, img.h};
     float *x = (float *)t->data + (size_t)i * per;
     int ch = (int)in_shape.d[3];
@@ -127,7 +141,7 @@ csm_status csm_infer_run(const csm_infer_options *a, csm_infer_report **report) 
     st = csm_fail_context(st, "%s: ", path);
     goto done;
   }
-  st = a->npy ? csm_npy_read(a->npy, &input)
+  st = a->npy ? csm_npy_read_float(a->npy, &input)
               : images_to_batch(a, csm_model_input_shape(r->m, 0), &input);
   if (st) goto done;
   int n_out = csm_model_num_outputs(r->m);
