@@ -87,6 +87,16 @@ static int dht_tables_ok(const unsigned char *b, size_t n) {
   return 1;
 }
 
+/* Where the data after a JPEG's SOI marker starts, or 0 when the buffer
+ * does not start with one. stb_image skips fill bytes (FF) before any
+ * marker, the SOI included, so a JPEG may start FF FF ... FF D8. */
+static size_t jpeg_soi_end(const unsigned char *b, size_t n) {
+  size_t p = 0;
+  while (p < n && b[p] == 0xFF)
+    p++;
+  return p > 0 && p < n && b[p] == 0xD8 ? p + 1 : 0;
+}
+
 /* Walks every marker segment (skipping entropy-coded data) to the EOI.
  * When it cannot reach it, ran_out says whether the data ended first (a
  * truncated file) or a marker was malformed (bad_at: where). */
@@ -94,12 +104,9 @@ static void jpeg_scan(const unsigned char *b, size_t n, jpeg_info *ji) {
   memset(ji, 0, sizeof *ji);
   ji->orientation = 1;
   ji->ran_out = 1;
-  if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) {
-    ji->ran_out = n < 4;
-    return;
-  }
+  size_t p = jpeg_soi_end(b, n);
+  if (!p) return;
   int seen_exif = 0;
-  size_t p = 2;
   while (p < n) {
     ji->bad_at = p;
     if (b[p] != 0xFF) { /* not a marker: corrupt (the decoder may say more) */
@@ -164,7 +171,7 @@ void csm_image_probe(const unsigned char *buf, size_t len, csm_image_info *info)
     }
     return;
   }
-  if (len < 2 || buf[0] != 0xFF || buf[1] != 0xD8) return;
+  if (!jpeg_soi_end(buf, len)) return;
   info->format = CSM_IMAGE_JPEG;
   info->corrupt = !dht_tables_ok(buf, len);
   jpeg_info ji;

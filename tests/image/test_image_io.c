@@ -690,6 +690,36 @@ static void test_jpeg_corrupt_or_truncated(void **state) {
   free(jpeg.p);
 }
 
+/* stb_image takes fill bytes (FF) before the SOI marker, so such a file is
+ * a JPEG to it and must get every JPEG check: found by fuzz_image (a bad
+ * Huffman table behind fill bytes reached stb's table builder). */
+static void test_fill_before_soi(void **state) {
+  (void)state;
+  membuf jpeg = quadrant_jpeg();
+  enum { FILL = 40 };
+  unsigned char *j = malloc(jpeg.n + FILL);
+  assert_non_null(j);
+  memset(j, 0xFF, FILL);
+  memcpy(j + FILL, jpeg.p, jpeg.n);
+  write_bytes(tmp_path("fill.jpg"), j, jpeg.n + FILL);
+  check_orientation(tmp_path("fill.jpg"), 1);
+  /* Cut short: truncated, not decoded with a grey bottom. */
+  write_bytes(tmp_path("fill-cut.jpg"), j, jpeg.n + FILL - 20);
+  expect_bad("fill-cut.jpg", CSM_EINPUT);
+  if (!strstr(csm_last_error(), "truncated JPEG")) fail_msg("%s", csm_last_error());
+  /* A DHT whose code counts sum past 256. */
+  size_t dht = 0;
+  for (size_t i = FILL; i + 1 < jpeg.n + FILL && !dht; i++)
+    if (j[i] == 0xFF && j[i + 1] == 0xC4) dht = i;
+  assert_true(dht > 0);
+  memset(j + dht + 5, 0xFF, 16); /* the counts of the first table */
+  write_bytes(tmp_path("fill-dht.jpg"), j, jpeg.n + FILL);
+  expect_bad("fill-dht.jpg", CSM_EINPUT);
+  if (!strstr(csm_last_error(), "bad Huffman table")) fail_msg("%s", csm_last_error());
+  free(j);
+  free(jpeg.p);
+}
+
 /* Folders and FIFOs are refused at once, naming the path (a FIFO without a
  * writer must not block; the alarm turns a hang into a failure). */
 static void test_not_regular(void **state) {
@@ -735,7 +765,7 @@ int main(void) {
       cmocka_unit_test(test_png_round_trip),    cmocka_unit_test(test_bad_inputs),
       cmocka_unit_test(test_samples),           cmocka_unit_test(test_png_inflate_bound),
       cmocka_unit_test(test_memory_limit),      cmocka_unit_test(test_jpeg_corrupt_or_truncated),
-      cmocka_unit_test(test_not_regular),
+      cmocka_unit_test(test_not_regular),       cmocka_unit_test(test_fill_before_soi),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[700];
