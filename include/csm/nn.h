@@ -10,6 +10,17 @@ extern "C" {
 
 #define CSM_MAX_RANK 8
 
+/* ---- Limits on model files --------------------------------------------------
+ * Model files are hostile input (docs/engine.md, "Hostile model files"): each
+ * limit below stops a small file from costing unbounded time, stack or
+ * memory, and going over it is CSM_EINPUT naming the file. Memory that a
+ * file's contents ask for (weights, folded constants, a plan's activations)
+ * is also checked against csm_memory_limit (core.h). */
+/* Nodes of a loaded graph. The zoo's largest model has 463; the limit
+ * leaves room for large ONNX exports (a few IR nodes per operator) while
+ * keeping load and planning time bounded. */
+#define CSM_MAX_GRAPH_NODES 100000
+
 typedef enum csm_dtype { CSM_F32 = 0, CSM_I32 = 1 } csm_dtype;
 
 /* Dimensions; -1 marks a dimension chosen at run time (the batch). */

@@ -17,6 +17,9 @@ csm_attrs csm_attrs_default(void) {
 
 csm_status csm_graph_add(csm_graph *g, const char *name, csm_op_kind op, int n_in, const int *in,
                          int *index) {
+  if (g->n_nodes >= CSM_MAX_GRAPH_NODES)
+    return csm_fail(CSM_EINPUT, "%s: the graph has more than %d nodes (csm's limit)",
+                    g->path ? g->path : "model", CSM_MAX_GRAPH_NODES);
   if (g->n_nodes == g->cap) {
     int cap = g->cap ? g->cap * 2 : 64;
     csm_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
@@ -47,52 +50,87 @@ int csm_graph_find(const csm_graph *g, const char *name) {
   return -1;
 }
 
+/* A binary min-heap of node indices: the ready nodes of the sort. */
+static void heap_push(int *h, int *n, int v) {
+  int i = (*n)++;
+  while (i > 0 && h[(i - 1) / 2] > v) {
+    h[i] = h[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  h[i] = v;
+}
+
+static int heap_pop(int *h, int *n) {
+  int top = h[0], v = h[--*n], i = 0;
+  for (;;) {
+    int c = 2 * i + 1;
+    if (c >= *n) break;
+    if (c + 1 < *n && h[c + 1] < h[c]) c++;
+    if (h[c] >= v) break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (*n > 0) h[i] = v;
+  return top;
+}
+
 /* Kahn's algorithm, taking the lowest ready index first so that the order
- * stays as close to the file's as possible (stable, reproducible). */
+ * stays as close to the file's as possible (stable, reproducible). The
+ * consumers of each node are listed once (CSR arrays) and the ready nodes
+ * kept in a min-heap, so a sort costs O(edges + nodes log nodes): a
+ * 100,000-node graph sorts in milliseconds, where scanning every node for
+ * each pick took minutes at 200,000. */
 csm_status csm_graph_toposort(csm_graph *g) {
   int n = g->n_nodes;
+  size_t n_edges = 0;
   csm_status st = CSM_OK;
-  int *indeg = csm_calloc((size_t)n + 1, sizeof(int));
-  int *order = csm_malloc_array((size_t)n + 1, sizeof(int));
-  int *newpos = csm_malloc_array((size_t)n + 1, sizeof(int));
-  int *done = csm_calloc((size_t)n + 1, sizeof(int));
-  csm_node *sorted = csm_malloc_array((size_t)n + 1, sizeof(csm_node));
-  if (!indeg || !order || !newpos || !done || !sorted) {
-    st = CSM_ENOMEM;
-    goto out;
-  }
   for (int i = 0; i < n; i++)
     for (int k = 0; k < g->nodes[i].n_in; k++) {
       int p = g->nodes[i].in[k];
-      if (p < 0 || p >= n) {
-        st = csm_fail(CSM_EINPUT, "node '%s' has an invalid input", g->nodes[i].name);
-        goto out;
-      }
+      if (p < 0 || p >= n)
+        return csm_fail(CSM_EINPUT, "node '%s' has an invalid input", g->nodes[i].name);
+      n_edges++;
+    }
+  int *indeg = csm_calloc((size_t)n + 1, sizeof(int));
+  size_t *first = csm_calloc((size_t)n + 2, sizeof(size_t)); /* consumers of p: first[p].. */
+  int *consumer = csm_malloc_array(n_edges + 1, sizeof(int));
+  int *ready = csm_malloc_array((size_t)n + 1, sizeof(int));
+  int *order = csm_malloc_array((size_t)n + 1, sizeof(int));
+  int *newpos = csm_malloc_array((size_t)n + 1, sizeof(int));
+  csm_node *sorted = csm_malloc_array((size_t)n + 1, sizeof(csm_node));
+  if (!indeg || !first || !consumer || !ready || !order || !newpos || !sorted) {
+    st = CSM_ENOMEM;
+    goto out;
+  }
+  /* Edge p -> i once per operand, as each operand counts in indeg[i]. */
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < g->nodes[i].n_in; k++) {
+      first[g->nodes[i].in[k] + 1]++;
       indeg[i]++;
     }
-  /* O(n^2) in the worst case, but graphs have a few thousand nodes at most
-   * and this runs once per load. */
-  int count = 0;
-  while (count < n) {
-    int pick = -1;
-    for (int i = 0; i < n; i++)
-      if (!done[i] && indeg[i] == 0) {
-        pick = i;
-        break;
-      }
-    if (pick < 0) {
-      for (int i = 0; i < n; i++)
-        if (!done[i]) {
-          st = csm_fail(CSM_EINPUT, "graph has a cycle through node '%s'", g->nodes[i].name);
-          goto out;
-        }
-    }
-    done[pick] = 1;
+  for (int p = 0; p < n; p++)
+    first[p + 1] += first[p];
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < g->nodes[i].n_in; k++)
+      consumer[first[g->nodes[i].in[k]]++] = i;
+  for (int p = n; p > 0; p--) /* back to the start of each list */
+    first[p] = first[p - 1];
+  first[0] = 0;
+  int n_ready = 0, count = 0;
+  for (int i = 0; i < n; i++)
+    if (indeg[i] == 0) heap_push(ready, &n_ready, i);
+  while (n_ready > 0) {
+    int pick = heap_pop(ready, &n_ready);
     order[count++] = pick;
+    for (size_t e = first[pick]; e < first[pick + 1]; e++)
+      if (--indeg[consumer[e]] == 0) heap_push(ready, &n_ready, consumer[e]);
+  }
+  if (count < n) {
     for (int i = 0; i < n; i++)
-      if (!done[i])
-        for (int k = 0; k < g->nodes[i].n_in; k++)
-          if (g->nodes[i].in[k] == pick) indeg[i]--;
+      if (indeg[i] > 0) {
+        st = csm_fail(CSM_EINPUT, "graph has a cycle through node '%s'", g->nodes[i].name);
+        goto out;
+      }
   }
   for (int i = 0; i < n; i++)
     newpos[order[i]] = i;
@@ -101,16 +139,18 @@ csm_status csm_graph_toposort(csm_graph *g) {
     for (int k = 0; k < sorted[i].n_in; k++)
       sorted[i].in[k] = newpos[sorted[i].in[k]];
   }
-  memcpy(g->nodes, sorted, (size_t)n * sizeof(csm_node));
+  if (n > 0) memcpy(g->nodes, sorted, (size_t)n * sizeof(csm_node));
   for (int i = 0; i < g->n_inputs; i++)
     g->inputs[i] = newpos[g->inputs[i]];
   for (int i = 0; i < g->n_outputs; i++)
     g->outputs[i] = newpos[g->outputs[i]];
 out:
   free(indeg);
+  free(first);
+  free(consumer);
+  free(ready);
   free(order);
   free(newpos);
-  free(done);
   free(sorted);
   return st;
 }

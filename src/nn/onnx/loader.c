@@ -87,6 +87,9 @@ static csm_status count_uses(csm_onnx_ctx *c) {
   const Onnx__GraphProto *gp = c->model->graph;
   csm_onnx_value *v;
   csm_status st;
+  if (gp->n_node > CSM_MAX_GRAPH_NODES)
+    return csm_onnx_fail(c, CSM_EINPUT, "the graph has %zu nodes, more than csm's limit of %d",
+                         gp->n_node, CSM_MAX_GRAPH_NODES);
   for (size_t i = 0; i < gp->n_node; i++) {
     const Onnx__NodeProto *n = gp->node[i];
     for (size_t k = 0; n && k < n->n_input; k++) {

@@ -233,7 +233,10 @@ static csm_status sig_entries(const char *path, const cJSON *sig, const char *fi
     keys[n] = e->string ? e->string : "";
     items[n++] = e;
   }
-  m = csm_tfjs_js_order(keys, n, 1, order);
+  if ((m = csm_tfjs_js_order(keys, n, 1, order)) < 0) {
+    st = CSM_ENOMEM;
+    goto done;
+  }
   const char **ordered_keys = out->keys; /* reused as scratch for this pass */
   for (int i = 0; i < m; i++) {
     const cJSON *name = csm_tfjs_get(items[order[i]], "name");
@@ -246,7 +249,11 @@ static csm_status sig_entries(const char *path, const cJSON *sig, const char *fi
     ordered_keys[i] = keys[order[i]];
   }
   memcpy(keys, ordered_keys, (size_t)m * sizeof *keys);
-  out->n = csm_tfjs_js_order(names, m, 1, order);
+  if ((m = csm_tfjs_js_order(names, m, 1, order)) < 0) {
+    st = CSM_ENOMEM;
+    goto done;
+  }
+  out->n = m;
   for (int i = 0; i < out->n; i++) {
     out->names[i] = names[order[i]];
     out->keys[i] = keys[order[i]];
@@ -304,10 +311,12 @@ static csm_status set_outputs(loader *L, const sig_list *outs) {
     for (int i = 0; i < L->n; i++)
       nodenames[i] = g->nodes[i].name;
     int m = csm_tfjs_js_order(nodenames, L->n, 0, order);
+    if (m < 0) n = -1;
     for (int i = 0; i < m; i++)
       if (!L->consumed[order[i]]) g->outputs[n++] = order[i];
     free(order);
     free(nodenames);
+    if (n < 0) return CSM_ENOMEM;
   }
   if (n == 0) return csm_fail(CSM_EINPUT, "%s: the model has no outputs", L->path);
   g->n_outputs = n;
@@ -316,6 +325,7 @@ static csm_status set_outputs(loader *L, const sig_list *outs) {
 
 static csm_status set_inputs(loader *L, const sig_list *ins) {
   csm_graph *g = L->g;
+  csm_status st = CSM_OK;
   g->inputs = csm_calloc((size_t)L->n + 1, sizeof *g->inputs);
   if (!g->inputs) return CSM_ENOMEM;
   if (ins->n == 0) {
@@ -323,31 +333,30 @@ static csm_status set_inputs(loader *L, const sig_list *ins) {
       if (g->nodes[i].op == CSM_OP_INPUT) g->inputs[g->n_inputs++] = i;
     return CSM_OK;
   }
-  for (int i = 0; i < ins->n; i++) {
+  unsigned char *listed = csm_calloc((size_t)L->n + 1, 1); /* per node: a signature input */
+  if (!listed) return CSM_ENOMEM;
+  for (int i = 0; i < ins->n && !st; i++) {
     int idx = -1;
-    csm_status st = sig_node(L, "input", ins->names[i], &idx);
-    if (st) return st;
-    if (idx < 0) continue;
+    if ((st = sig_node(L, "input", ins->names[i], &idx)) || idx < 0) continue;
     if (g->nodes[idx].op != CSM_OP_INPUT)
-      return csm_fail(CSM_EUNSUPPORTED, "%s: signature input '%s' is node '%s', not a Placeholder",
-                      L->path, ins->keys[i], g->nodes[idx].name);
-    for (int k = 0; k < g->n_inputs; k++)
-      if (g->inputs[k] == idx)
-        return csm_fail(CSM_EINPUT, "%s: signature lists input '%s' twice", L->path,
-                        g->nodes[idx].name);
-    L->key[idx] = ins->keys[i];
-    g->inputs[g->n_inputs++] = idx;
+      st = csm_fail(CSM_EUNSUPPORTED, "%s: signature input '%s' is node '%s', not a Placeholder",
+                    L->path, ins->keys[i], g->nodes[idx].name);
+    else if (listed[idx])
+      st =
+          csm_fail(CSM_EINPUT, "%s: signature lists input '%s' twice", L->path, g->nodes[idx].name);
+    else {
+      listed[idx] = 1;
+      L->key[idx] = ins->keys[i];
+      g->inputs[g->n_inputs++] = idx;
+    }
   }
   /* TF.js would only fail when running; the IR needs every input fed. */
-  for (int i = 0; i < L->n; i++) {
-    int listed = g->nodes[i].op != CSM_OP_INPUT;
-    for (int k = 0; k < g->n_inputs && !listed; k++)
-      listed = g->inputs[k] == i;
-    if (!listed)
-      return csm_fail(CSM_EINPUT, "%s: Placeholder '%s' is not among the signature inputs", L->path,
-                      g->nodes[i].name);
-  }
-  return CSM_OK;
+  for (int i = 0; i < L->n && !st; i++)
+    if (g->nodes[i].op == CSM_OP_INPUT && !listed[i])
+      st = csm_fail(CSM_EINPUT, "%s: Placeholder '%s' is not among the signature inputs", L->path,
+                    g->nodes[i].name);
+  free(listed);
+  return st;
 }
 
 static csm_status set_io(loader *L, const cJSON *root) {
@@ -402,6 +411,9 @@ static csm_status load(loader *L, const cJSON *root) {
   const cJSON *jn;
   cJSON_ArrayForEach(jn, nodes) L->n++;
   if (L->n == 0) return csm_fail(CSM_EINPUT, "%s: modelTopology has no nodes", L->path);
+  if (L->n > CSM_MAX_GRAPH_NODES)
+    return csm_fail(CSM_EINPUT, "%s: modelTopology has %d nodes, more than csm's limit of %d",
+                    L->path, L->n, CSM_MAX_GRAPH_NODES);
   L->jnodes = csm_calloc((size_t)L->n, sizeof *L->jnodes);
   L->consumed = csm_calloc((size_t)L->n, 1);
   L->key = csm_calloc((size_t)L->n, sizeof *L->key);

@@ -34,7 +34,7 @@ int csm_tfjs_names_find(const csm_tfjs_names *t, const char *name, size_t len);
  * numeric order, then the others in order of first creation. With `dedupe`,
  * a repeated key keeps its first position and its last value (as JSON.parse
  * and obj[key] = v do). Writes indices into keys[] (the winning occurrence)
- * to order[] and returns how many. */
+ * to order[] and returns how many (-1: out of memory). O(n log n). */
 int csm_tfjs_js_order(const char *const *keys, int n, int dedupe, int *order);
 
 /* Splits a TensorFlow tensor name "node:k" (or "node") into the node name's
