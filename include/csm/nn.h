@@ -20,6 +20,12 @@ extern "C" {
  * leaves room for large ONNX exports (a few IR nodes per operator) while
  * keeping load and planning time bounded. */
 #define CSM_MAX_GRAPH_NODES 100000
+/* ONNX subgraphs (If/Loop bodies; the main graph is level 1) and types
+ * (sequence of map of ...) nested deeper than this are refused before the
+ * file is unpacked: protobuf-c unpacks by recursion and would overflow the
+ * stack. Real models nest a few levels. */
+#define CSM_MAX_ONNX_GRAPH_DEPTH 64
+#define CSM_MAX_ONNX_TYPE_DEPTH 64
 
 typedef enum csm_dtype { CSM_F32 = 0, CSM_I32 = 1 } csm_dtype;
 

@@ -302,6 +302,7 @@ csm_status csm_onnx_load(const char *path, csm_graph *g) {
   if (!(g->path = strdup(path))) return csm_fail(CSM_ENOMEM, "out of memory");
   csm_status st = read_file(path, &bytes, &len);
   if (!st) st = model_dir(path, &c.dir);
+  if (!st) st = csm_onnx_check_nesting(path, bytes, len);
   if (!st) {
     c.model = onnx__model_proto__unpack(NULL, len, bytes);
     free(bytes);

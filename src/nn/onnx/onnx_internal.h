@@ -62,6 +62,15 @@ typedef struct csm_onnx_ctx {
 csm_status csm_onnx_fail(const csm_onnx_ctx *c, csm_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- Nesting (nesting.c) ----------------------------------------------- */
+
+/* Walks the encoded ModelProto (iteratively, every length checked) along
+ * onnx.proto's recursive fields: CSM_EINPUT "<path>: subgraphs nested deeper
+ * than 64" (CSM_MAX_ONNX_GRAPH_DEPTH; or types, CSM_MAX_ONNX_TYPE_DEPTH), or
+ * the parse failure for bytes that are not a protobuf message. Run before
+ * protobuf-c sees the bytes. */
+csm_status csm_onnx_check_nesting(const char *path, const uint8_t *data, size_t len);
+
 /* ---- Values and layouts (values.c) -------------------------------------- */
 
 /* The value named `name`, or NULL. */
