@@ -210,6 +210,17 @@ void csm_graph_free(csm_graph *g);
 const char *csm_op_name(csm_op_kind op);
 
 /* Loaders. */
+
+/* The real path of the folder holding the model file (malloc'ed). */
+csm_status csm_model_folder(const char *model_path, char **dir);
+/* A file that a model names (a weight shard, external data), which must lie
+ * in its folder `dir` (a csm_model_folder result): CSM_EINPUT when `name` is
+ * absolute, has a ".." component or resolves (through symbolic links)
+ * outside the folder, CSM_EIO when it cannot be resolved; the message says
+ * "'<name>' ..." for the caller to prefix with the file and what named it.
+ * *real gets the resolved path (malloc'ed). model_folder.c. */
+csm_status csm_model_folder_file(const char *dir, const char *name, char **real);
+
 csm_status csm_tfjs_load(const char *model_json_path, csm_graph *g);
 /* An ONNX model (nn/onnx/): NCHW layouts converted at load time, so that
  * the graph runs NHWC inside; inputs and outputs keep their declared layout

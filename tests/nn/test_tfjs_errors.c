@@ -37,6 +37,58 @@ static void test_err_shards(void **state) {
   expect_fail(f, ONE_CONST("3", "w.bin"), CSM_EINPUT, "manifest describes 12", NULL);
 }
 
+/* Shards must lie in the model's folder (issue 15: a manifest path
+ * "../../../../etc/networks" was read and its bytes became weights): no
+ * absolute paths, no ".." components, no symbolic link that leads out. A
+ * file outside the folder, of exactly the size the manifest asks for,
+ * shows that nothing but the path stops it. */
+static void test_err_shard_outside(void **state) {
+  fixture *f = *state;
+  char outside[700], link[700], sub[700], json[2048];
+  snprintf(outside, sizeof outside, "%s/../tfjs_outside_secret.bin", f->dir);
+  FILE *fp = fopen(outside, "wb");
+  assert_non_null(fp);
+  assert_int_equal(fwrite("SECRET!!", 1, 8, fp), 8);
+  fclose(fp);
+  expect_fail(f, ONE_CONST("2", "../tfjs_outside_secret.bin"), CSM_EINPUT,
+              "weight shard '../tfjs_outside_secret.bin' leaves the model's folder", NULL);
+  expect_fail(f, ONE_CONST("2", "sub/../../tfjs_outside_secret.bin"), CSM_EINPUT,
+              "leaves the model's folder", NULL);
+  expect_fail(f, ONE_CONST("2", "../../../../../../../../etc/networks"), CSM_EINPUT,
+              "leaves the model's folder", NULL);
+  char *real = realpath(outside, NULL);
+  assert_non_null(real);
+  snprintf(json, sizeof json,
+           TOPO(CONST("w", "{'size':'2'}") "," NODE("y", "Relu", "'w'", ""))
+               WEIGHTS("'%s'", F32("w", "2")) "}",
+           real);
+  expect_fail(f, json, CSM_EINPUT, "is an absolute path", NULL);
+  /* A link in the folder to the file outside. */
+  snprintf(link, sizeof link, "%s/link.bin", f->dir);
+  assert_int_equal(symlink(real, link), 0);
+  expect_fail(f, ONE_CONST("2", "link.bin"), CSM_EINPUT,
+              "weight shard 'link.bin' resolves outside the model's folder", NULL);
+  unlink(link);
+  free(real);
+  remove(outside);
+  /* Inside: a subfolder, and "./". */
+  snprintf(sub, sizeof sub, "%s/sub", f->dir);
+  assert_int_equal(mkdir(sub, 0777), 0);
+  write_file(f, "sub/w.bin", "\0\0\200?\0\0\0@", 8); /* 1.0f, 2.0f */
+  csm_graph g;
+  for (int k = 0; k < 2; k++) {
+    write_json(f, k ? ONE_CONST("2", "./sub/w.bin") : ONE_CONST("2", "sub/w.bin"));
+    load_ok(f, &g);
+    const float *w = g.nodes[csm_graph_find(&g, "w")].value.data;
+    assert_true(w[0] == 1.0f && w[1] == 2.0f);
+    csm_graph_free(&g);
+  }
+  char p[800];
+  snprintf(p, sizeof p, "%s/w.bin", sub);
+  remove(p);
+  rmdir(sub);
+}
+
 static void test_err_weights(void **state) {
   fixture *f = *state;
   write_bytes(f, "w.bin", 8);
@@ -121,6 +173,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_err_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_shards, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_err_shard_outside, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_weights, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_topology, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_ops, setup, teardown),

@@ -7,8 +7,6 @@
  * resolved in ONNX's own layout, and the graph is simplified, sorted and
  * shape-checked once with the declared input shapes, so that a model with
  * inconsistent shapes fails here rather than on its first run. */
-#include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,16 +45,6 @@ static csm_status read_file(const char *path, uint8_t **data, size_t *len) {
     return csm_fail(CSM_EINPUT, "%s: not an ONNX model (empty file)", path);
   }
   *data = (uint8_t *)buf;
-  return CSM_OK;
-}
-
-/* The real path of the model's folder: external data must resolve in it. */
-static csm_status model_dir(const char *path, char **dir) {
-  char *copy = strdup(path);
-  if (!copy) return csm_fail(CSM_ENOMEM, "out of memory");
-  *dir = realpath(dirname(copy), NULL);
-  free(copy);
-  if (!*dir) return csm_fail(CSM_EIO, "%s: cannot resolve its folder: %s", path, strerror(errno));
   return CSM_OK;
 }
 
@@ -301,7 +289,7 @@ csm_status csm_onnx_load(const char *path, csm_graph *g) {
   c.g = g;
   if (!(g->path = strdup(path))) return csm_fail(CSM_ENOMEM, "out of memory");
   csm_status st = read_file(path, &bytes, &len);
-  if (!st) st = model_dir(path, &c.dir);
+  if (!st) st = csm_model_folder(path, &c.dir); /* external data must lie in it */
   if (!st) st = csm_onnx_check_nesting(path, bytes, len);
   if (!st) {
     c.model = onnx__model_proto__unpack(NULL, len, bytes);

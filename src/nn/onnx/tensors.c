@@ -163,41 +163,13 @@ static int parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
-/* location must name a file below c->dir: relative, no "..", and its real
- * path (symlinks resolved) still inside the real folder. */
+/* location must name a file in the model's folder (csm_model_folder_file). */
 static csm_status external_path(csm_onnx_ctx *c, const char *what, const char *loc, char **out) {
-  *out = NULL;
   if (!*loc) return csm_onnx_fail(c, CSM_EINPUT, "%s: external data has an empty location", what);
-  if (loc[0] == '/')
-    return csm_onnx_fail(c, CSM_EINPUT,
-                         "%s: external data location '%s' is an absolute path (it must lie in the "
-                         "model's folder)",
-                         what, loc);
-  for (const char *p = loc; *p;) {
-    size_t len = strcspn(p, "/\\");
-    if (len == 2 && p[0] == '.' && p[1] == '.')
-      return csm_onnx_fail(c, CSM_EINPUT,
-                           "%s: external data location '%s' leaves the model's folder ('..')", what,
-                           loc);
-    p += len;
-    if (*p) p++;
-  }
-  size_t n = strlen(c->dir) + strlen(loc) + 2;
-  char *joined = csm_malloc(n);
-  if (!joined) return CSM_ENOMEM;
-  snprintf(joined, n, "%s/%s", c->dir, loc);
-  char *real = realpath(joined, NULL);
-  free(joined);
-  if (!real)
-    return csm_onnx_fail(c, CSM_EIO, "%s: external data file '%s': %s", what, loc, strerror(errno));
-  size_t dl = strlen(c->dir);
-  if (strncmp(real, c->dir, dl) != 0 || (real[dl] != '/' && strcmp(c->dir, "/") != 0)) {
-    free(real);
-    return csm_onnx_fail(c, CSM_EINPUT,
-                         "%s: external data location '%s' resolves outside the model's folder",
-                         what, loc);
-  }
-  *out = real;
+  csm_status st = csm_model_folder_file(c->dir, loc, out);
+  if (st)
+    return csm_onnx_fail(c, st, "%s: external data %s %s", what,
+                         st == CSM_EIO ? "file" : "location", csm_last_error());
   return CSM_OK;
 }
 

@@ -388,19 +388,6 @@ static csm_status set_io(loader *L, const cJSON *root) {
   return st;
 }
 
-static char *model_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (!slash) return strdup(".");
-  if (slash == path) return strdup("/");
-  size_t n = (size_t)(slash - path);
-  char *d = csm_malloc(n + 1);
-  if (d) {
-    memcpy(d, path, n);
-    d[n] = '\0';
-  }
-  return d;
-}
-
 static csm_status load(loader *L, const cJSON *root) {
   const cJSON *topo = csm_tfjs_get(root, "modelTopology");
   if (!cJSON_IsObject(topo))
@@ -425,10 +412,11 @@ static csm_status load(loader *L, const cJSON *root) {
   if (!st) st = add_nodes(L);
   if (!st) st = resolve_inputs(L);
   if (!st) {
-    char *dir = model_dir(L->path);
-    if (!dir) return CSM_ENOMEM;
-    st =
-        csm_tfjs_load_weights(L->path, dir, csm_tfjs_get(root, "weightsManifest"), L->g, &L->names);
+    char *dir = NULL; /* shards must lie in it */
+    st = csm_model_folder(L->path, &dir);
+    if (!st)
+      st = csm_tfjs_load_weights(L->path, dir, csm_tfjs_get(root, "weightsManifest"), L->g,
+                                 &L->names);
     free(dir);
   }
   if (!st) st = check_consts(L);

@@ -98,7 +98,8 @@ csm_status csm_tfjs_map_op(const csm_tfjs_where *w, const cJSON *node, const cha
 
 /* ---- Weights (weights.c) ----------------------------------------------- */
 
-/* Reads the shards of every group of `manifest` (paths relative to `dir`)
+/* Reads the shards of every group of `manifest` (paths relative to `dir`,
+ * the model's real folder, which they must not leave: csm_model_folder_file)
  * and stores each weight as the value of the Const node of the same name. */
 csm_status csm_tfjs_load_weights(const char *path, const char *dir, const cJSON *manifest,
                                  csm_graph *g, const csm_tfjs_names *names);

@@ -283,8 +283,9 @@ static csm_status read_weight(shard_stream *in, const wspec *s, csm_tensor *t,
   return st;
 }
 
-/* Resolves the group's shard paths and checks that their sizes add up to
- * what the manifest describes, before anything is allocated or read. */
+/* Resolves the group's shard paths (inside the model's folder) and checks
+ * that their sizes add up to what the manifest describes, before anything
+ * is allocated or read. */
 static csm_status size_shards(const char *path, const char *dir, int gi, const cJSON *paths,
                               char **files, size_t *sizes, size_t need) {
   size_t have = 0;
@@ -293,10 +294,10 @@ static csm_status size_shards(const char *path, const char *dir, int gi, const c
   cJSON_ArrayForEach(p, paths) {
     if (!cJSON_IsString(p) || !*p->valuestring)
       return csm_fail(CSM_EINPUT, "%s: weightsManifest group %d has an invalid path", path, gi);
-    size_t len = strlen(dir) + strlen(p->valuestring) + 2;
-    files[i] = csm_malloc(len);
-    if (!files[i]) return CSM_ENOMEM;
-    snprintf(files[i], len, "%s/%s", dir, p->valuestring);
+    csm_status st = csm_model_folder_file(dir, p->valuestring, &files[i]);
+    if (st)
+      return csm_fail_context(
+          st, st == CSM_EIO ? "%s: cannot open weight shard " : "%s: weight shard ", path);
     struct stat sb;
     if (stat(files[i], &sb) != 0)
       return csm_fail(CSM_EIO, "%s: cannot open weight shard '%s': %s", path, files[i],
