@@ -209,6 +209,16 @@ void csm_graph_free(csm_graph *g);
 
 const char *csm_op_name(csm_op_kind op);
 
+/* The index of the first NaN or infinity of a float tensor (tensor.c);
+ * false when there is none or the tensor holds ints. */
+bool csm_tensor_find_nonfinite(const csm_tensor *t, size_t *index);
+/* Loaders refuse weights with a NaN or an infinity, which would only turn
+ * outputs into NaN later (with exit 0): CSM_EINPUT "weight '<name>' has a
+ * non-finite value at index k (NaN)", for the loader to prefix with the
+ * file. A one-element tensor may be +-Inf (a Clip bound, a mask fill),
+ * never NaN. */
+csm_status csm_weight_check_finite(const char *name, const csm_tensor *t);
+
 /* Loaders. */
 
 /* The real path of the folder holding the model file (malloc'ed). */

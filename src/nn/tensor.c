@@ -1,6 +1,7 @@
 /* Tensors and shapes: every dimension product is checked for overflow. */
-#include "csm/nn.h"
+#include "graph.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,4 +82,39 @@ csm_tensor csm_tensor_view(const csm_tensor *t, const csm_shape *shape) {
   v.shape = *shape;
   v.owned = 0;
   return v;
+}
+
+/* Blocks of a fixed size are OR-reduced without a branch (vectorized), and
+ * only a block with a hit is searched: the check costs little next to
+ * reading the weights. */
+bool csm_tensor_find_nonfinite(const csm_tensor *t, size_t *index) {
+  if (t->dtype != CSM_F32 || !t->data) return false;
+  const uint32_t *u = t->data;
+  size_t n = csm_tensor_numel(t);
+  enum { BLOCK = 256 };
+  for (size_t b = 0; b < n; b += BLOCK) {
+    size_t e = n - b < BLOCK ? n : b + BLOCK;
+    uint32_t hit = 0;
+    for (size_t i = b; i < e; i++)
+      hit |= (u[i] & 0x7f800000u) == 0x7f800000u;
+    if (!hit) continue;
+    for (size_t i = b; i < e; i++)
+      if ((u[i] & 0x7f800000u) == 0x7f800000u) {
+        *index = i;
+        return true;
+      }
+  }
+  return false;
+}
+
+csm_status csm_weight_check_finite(const char *name, const csm_tensor *t) {
+  size_t n = csm_tensor_numel(t), k;
+  if (!csm_tensor_find_nonfinite(t, &k)) return CSM_OK;
+  float v = ((const float *)t->data)[k];
+  /* A single infinity is a legitimate bound (Clip's max, a mask value). */
+  if (n == 1 && !isnan(v)) return CSM_OK;
+  return csm_fail(CSM_EINPUT, "weight '%s' has a non-finite value at index %zu (%s)", name, k,
+                  isnan(v) ? "NaN"
+                  : v > 0  ? "+Inf"
+                           : "-Inf");
 }

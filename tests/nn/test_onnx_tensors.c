@@ -4,6 +4,7 @@
  * every way they can be wrong: short data, huge or negative dims,
  * unsupported types, locations outside the model's folder (.., absolute,
  * a symbolic link out), truncated files. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,66 @@ static void test_initializer_encodings(void **state) {
   assert_string_equal(g.output_names[0], "raw");
   assert_string_equal(g.nodes[g.outputs[3]].name, "i64raw");
   csm_graph_free(&g);
+}
+
+/* Weights that are NaN or infinite turned every output into NaN with exit 0
+ * (issue 15). A tensor of more than one element may hold neither; a single
+ * value may be an infinity (Clip's bounds, mask fills), never NaN. */
+static void nonfinite_model(const char *file, int type, int rank, const int64_t *dims,
+                            const void *raw, size_t bytes) {
+  ob b;
+  init_model(&b);
+  Onnx__TensorProto *t = ob_tensor(&b, "w", type, rank, dims);
+  ob_raw(&b, t, raw, bytes);
+  ob_init_tensor(&b, t);
+  ob_output(&b, "w");
+  ob_write(&b, tmp_path(file));
+  ob_free(&b);
+}
+
+static void test_nonfinite_weights(void **state) {
+  (void)state;
+  const int F32 = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+  int64_t d4[1] = {4}, d1[1] = {1}, d3[1] = {3};
+  float nan4[4] = {1, 2, NAN, 4}, inf4[4] = {1, -INFINITY, 3, 4}, ninf = -INFINITY, inf = INFINITY;
+  float nan1 = NAN;
+  nonfinite_model("nan.onnx", F32, 1, d4, nan4, sizeof nan4);
+  expect_error(tmp_path("nan.onnx"), CSM_EINPUT,
+               "nan.onnx: weight 'w' has a non-finite value at index 2 (NaN)");
+  nonfinite_model("inf.onnx", F32, 1, d4, inf4, sizeof inf4);
+  expect_error(tmp_path("inf.onnx"), CSM_EINPUT,
+               "weight 'w' has a non-finite value at index 1 (-Inf)");
+  nonfinite_model("nan_scalar.onnx", F32, 0, NULL, &nan1, 4);
+  expect_error(tmp_path("nan_scalar.onnx"), CSM_EINPUT, "at index 0 (NaN)");
+  /* float16 and double carry them too. */
+  uint16_t half[3] = {0x3c00, 0x7c00, 0x3c00};
+  nonfinite_model("inf16.onnx", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16, 1, d3, half, sizeof half);
+  expect_error(tmp_path("inf16.onnx"), CSM_EINPUT, "at index 1 (+Inf)");
+  double dnan[3] = {0, 0, NAN};
+  nonfinite_model("nan64.onnx", ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, 1, d3, dnan, sizeof dnan);
+  expect_error(tmp_path("nan64.onnx"), CSM_EINPUT, "at index 2 (NaN)");
+  /* One infinite value loads, as a scalar or of shape [1]. */
+  csm_graph g;
+  nonfinite_model("inf_scalar.onnx", F32, 0, NULL, &ninf, 4);
+  CSM_ASSERT_OK(load(tmp_path("inf_scalar.onnx"), &g));
+  assert_true(isinf(((float *)const_value(&g, "w")->data)[0]));
+  csm_graph_free(&g);
+  nonfinite_model("inf_one.onnx", F32, 1, d1, &inf, 4);
+  CSM_ASSERT_OK(load(tmp_path("inf_one.onnx"), &g));
+  csm_graph_free(&g);
+  /* A Constant node's value_floats, named with the node. */
+  ob b;
+  init_model(&b);
+  Onnx__NodeProto *n = ob_node(&b, "Constant", "c", NULL, "cv");
+  Onnx__AttributeProto *a =
+      ob_attr(&b, n, "value_floats", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
+  a->n_floats = 4;
+  a->floats = nan4;
+  ob_output(&b, "cv");
+  ob_write(&b, tmp_path("const_nan.onnx"));
+  ob_free(&b);
+  expect_error(tmp_path("const_nan.onnx"), CSM_EINPUT,
+               "node 'c' (Constant): weight 'cv' has a non-finite value at index 2 (NaN)");
 }
 
 static void write_one_tensor_model(const char *file, Onnx__TensorProto *(*make)(ob *b)) {
@@ -253,8 +314,8 @@ static void test_external_data(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_initializer_encodings),
-      cmocka_unit_test(test_initializer_errors),
+      cmocka_unit_test(test_initializer_encodings), cmocka_unit_test(test_initializer_errors),
+      cmocka_unit_test(test_empty_initializers),    cmocka_unit_test(test_nonfinite_weights),
       cmocka_unit_test(test_external_data),
   };
   return cmocka_run_group_tests(tests, setup, NULL);

@@ -2,6 +2,8 @@
  * (files, shards, weights, topology, ops); each load fails with the right
  * status and a one-line message naming the file, and leaves the graph
  * empty. */
+#include <math.h>
+
 #include "tfjs_fixture.h"
 
 /* ---- Errors ------------------------------------------------------------- */
@@ -89,6 +91,40 @@ static void test_err_shard_outside(void **state) {
   rmdir(sub);
 }
 
+/* NaN and infinite weights are refused (issue 15), float16 ones too; a
+ * single value may be infinite. */
+static void test_err_nonfinite(void **state) {
+  fixture *f = *state;
+  unsigned char b[8];
+  put_f32(b, 1.0f);
+  put_f32(b + 4, NAN);
+  write_file(f, "w.bin", b, 8);
+  expect_fail(f, ONE_CONST("2", "w.bin"), CSM_EINPUT, "weight 'w' has a non-finite value",
+              "at index 1 (NaN)");
+  put_f32(b, -INFINITY);
+  write_file(f, "w.bin", b, 8);
+  expect_fail(f, ONE_CONST("2", "w.bin"), CSM_EINPUT, "at index 0 (-Inf)", NULL);
+  put_u16(b, 0x3c00);
+  put_u16(b + 2, 0x7c00); /* float16 +Inf */
+  write_file(f, "w.bin", b, 4);
+  expect_fail(f,
+              TOPO(CONST("w", "{'size':'2'}") "," NODE("y", "Relu", "'w'", ""))
+                  WEIGHTS("'w.bin'", "{'name':'w','shape':[2],'dtype':'float32','quantization':{"
+                                     "'dtype':'float16'}}") "}",
+              CSM_EINPUT, "weight 'w'", "at index 1 (+Inf)");
+  /* One value: an infinity loads, NaN does not. */
+  put_f32(b, INFINITY);
+  write_file(f, "w.bin", b, 4);
+  csm_graph g;
+  write_json(f, TOPO(CONST("w", "{'size':'1'}") "," NODE("y", "Relu", "'w'", ""))
+                    WEIGHTS("'w.bin'", F32("w", "1")) "}");
+  load_ok(f, &g);
+  csm_graph_free(&g);
+  put_f32(b, NAN);
+  write_file(f, "w.bin", b, 4);
+  expect_fail(f, NULL, CSM_EINPUT, "weight 'w'", "at index 0 (NaN)");
+}
+
 static void test_err_weights(void **state) {
   fixture *f = *state;
   write_bytes(f, "w.bin", 8);
@@ -174,6 +210,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_err_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_shards, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_shard_outside, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_err_nonfinite, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_weights, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_topology, setup, teardown),
       cmocka_unit_test_setup_teardown(test_err_ops, setup, teardown),

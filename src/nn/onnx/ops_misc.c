@@ -34,6 +34,10 @@ csm_status csm_onnx_map_constant(csm_onnx_ctx *c) {
       ((float *)t.data)[0] = at->f;
     else if (at->n_floats)
       memcpy(t.data, at->floats, at->n_floats * sizeof(float));
+    if (csm_weight_check_finite(csm_onnx_output(c, 0) ? csm_onnx_output(c, 0) : at->name, &t)) {
+      csm_tensor_free(&t);
+      return csm_onnx_fail(c, CSM_EINPUT, "%s", csm_last_error());
+    }
   } else if ((at = csm_onnx_attr(c, "value_int")) || (at = csm_onnx_attr(c, "value_ints"))) {
     const int one = !strcmp(at->name, "value_int");
     const size_t n = one ? 1 : at->n_ints;

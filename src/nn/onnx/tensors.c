@@ -281,6 +281,8 @@ csm_status csm_onnx_tensor_read(csm_onnx_ctx *c, const Onnx__TensorProto *tp, co
   else
     st = decode_typed(c, what, tp, t, n, out);
   free(ext);
+  if (!st && is_float && csm_weight_check_finite(tp->name && *tp->name ? tp->name : what, out))
+    st = csm_onnx_fail(c, CSM_EINPUT, "%s", csm_last_error());
   if (st) csm_tensor_free(out);
   return st;
 }

@@ -259,18 +259,10 @@ static void prefault(void *p, size_t n) {
 #endif
 }
 
-/* Reads one weight straight into its tensor (quantized ones through a small
- * chunk buffer): decoded values are written once and nothing else large is
- * touched, which matters because first touches of fresh memory dominate the
- * load time of large models. */
-static csm_status read_weight(shard_stream *in, const wspec *s, csm_tensor *t,
+/* The stored values of one weight into its allocated tensor. */
+static csm_status read_values(shard_stream *in, const wspec *s, csm_tensor *t,
                               unsigned char *chunk) {
-  if (s->dtype != W_F32 && s->dtype != W_I32)
-    return csm_fail(CSM_EUNSUPPORTED, "%s: weight '%s' has unsupported dtype '%s'", in->path,
-                    s->name, s->dtype_name);
-  csm_status st = csm_tensor_alloc(t, s->dtype == W_F32 ? CSM_F32 : CSM_I32, &s->shape);
-  if (st) return csm_fail_context(st, "%s: weight '%s': ", in->path, s->name);
-  prefault(t->data, s->numel * 4);
+  csm_status st = CSM_OK;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   if (s->quant == Q_NONE) return stream_read(in, t->data, s->bytes);
 #endif
@@ -280,6 +272,24 @@ static csm_status read_weight(shard_stream *in, const wspec *s, csm_tensor *t,
     st = stream_read(in, chunk, m * s->bpv);
     if (!st) decode_values(s, chunk, m, t, k0);
   }
+  return st;
+}
+
+/* Reads one weight straight into its tensor (quantized ones through a small
+ * chunk buffer): decoded values are written once and nothing else large is
+ * touched, which matters because first touches of fresh memory dominate the
+ * load time of large models. A NaN or infinity (float16 has them too) is
+ * refused (csm_weight_check_finite). */
+static csm_status read_weight(shard_stream *in, const wspec *s, csm_tensor *t,
+                              unsigned char *chunk) {
+  if (s->dtype != W_F32 && s->dtype != W_I32)
+    return csm_fail(CSM_EUNSUPPORTED, "%s: weight '%s' has unsupported dtype '%s'", in->path,
+                    s->name, s->dtype_name);
+  csm_status st = csm_tensor_alloc(t, s->dtype == W_F32 ? CSM_F32 : CSM_I32, &s->shape);
+  if (st) return csm_fail_context(st, "%s: weight '%s': ", in->path, s->name);
+  prefault(t->data, s->numel * 4);
+  st = read_values(in, s, t, chunk);
+  if (!st && (st = csm_weight_check_finite(s->name, t))) csm_fail_context(st, "%s: ", in->path);
   return st;
 }
 
