@@ -101,7 +101,8 @@ static csm_status fold_node(csm_plan *p, int i, const csm_op_def *def) {
   if (st) return st;
   p->kind[i] = VAL_FOLDED;
   if (def->alias) {
-    memcpy(p->val[i].data, p->in_buf[0].data, csm_tensor_numel(&p->val[i]) * 4);
+    size_t n = csm_tensor_numel(&p->val[i]);
+    if (n) memcpy(p->val[i].data, p->in_buf[0].data, n * 4);
     return CSM_OK;
   }
   void *scratch = NULL;
@@ -403,7 +404,7 @@ csm_status csm_plan_run(csm_plan *p, const csm_tensor *inputs) {
           return csm_fail(CSM_EINPUT, "%s: input '%s' has a non-finite value (%s) at element %zu",
                           g->path, g->nodes[i].name, isnan(x[e]) ? "NaN" : "Inf", e);
     }
-    memcpy(p->val[i].data, t->data, n * 4);
+    if (n) memcpy(p->val[i].data, t->data, n * 4); /* an empty input may have no data */
   }
   for (int k = 0; k < p->n_steps; k++) {
     int i = p->steps[k];

@@ -134,7 +134,7 @@ static inline void ob_raw(ob *b, Onnx__TensorProto *t, const void *data, size_t 
   t->has_raw_data = 1;
   t->raw_data.len = bytes;
   t->raw_data.data = ob_alloc(b, bytes);
-  memcpy(t->raw_data.data, data, bytes);
+  if (bytes) memcpy(t->raw_data.data, data, bytes);
 }
 
 /* A float32 initializer from raw_data (little-endian host assumed). */

@@ -124,6 +124,59 @@ static void test_initializer_encodings(void **state) {
   csm_graph_free(&g);
 }
 
+/* Empty initializers (PyTorch exports Resize's unused roi as a float
+ * tensor of shape [0]): protobuf-c gives their raw_data a NULL pointer, and
+ * copying 0 bytes from it aborted sanitizer builds (issue 15). They load as
+ * empty constants, and the Resize runs. */
+static void test_empty_initializers(void **state) {
+  (void)state;
+  ob b;
+  int64_t xd[4] = {1, 1, 2, 2}, d0[1] = {0}, d4[1] = {4};
+  ob_init(&b, 13);
+  ob_input(&b, "x", 4, xd);
+  Onnx__TensorProto *t = ob_tensor(&b, "roi", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, d0);
+  ob_raw(&b, t, NULL, 0);
+  ob_init_tensor(&b, t);
+  t = ob_tensor(&b, "empty_i64", ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, d0);
+  ob_raw(&b, t, NULL, 0);
+  ob_init_tensor(&b, t);
+  t = ob_tensor(&b, "empty_i32", ONNX__TENSOR_PROTO__DATA_TYPE__INT32, 1, d0);
+  ob_raw(&b, t, NULL, 0);
+  ob_init_tensor(&b, t);
+  float scales[4] = {1, 1, 2, 2};
+  ob_init_f32(&b, "scales", 1, d4, scales);
+  const char *in[] = {"x", "roi", "scales", NULL};
+  Onnx__NodeProto *n = ob_node(&b, "Resize", "up", in, "y");
+  Onnx__AttributeProto *a = ob_attr(&b, n, "mode", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+  a->s.data = (uint8_t *)ob_str(&b, "nearest");
+  a->s.len = 7;
+  a->has_s = 1;
+  ob_output(&b, "y");
+  ob_output(&b, "empty_i64");
+  ob_output(&b, "empty_i32");
+  const char *path = tmp_path("empty.onnx");
+  ob_write(&b, path);
+  ob_free(&b);
+
+  csm_graph g;
+  CSM_ASSERT_OK(load(path, &g));
+  assert_int_equal(const_value(&g, "empty_i64")->shape.d[0], 0);
+  assert_int_equal(const_value(&g, "empty_i32")->shape.d[0], 0);
+  csm_graph_free(&g);
+  csm_model *m;
+  CSM_ASSERT_OK(csm_model_load(path, &m));
+  float xv[4] = {1, 2, 3, 4};
+  csm_tensor x = {CSM_F32, csm_shape_make(4, xd), xv, 0}, out[3];
+  CSM_ASSERT_OK(csm_model_run(m, &x, out));
+  int64_t yd[4] = {1, 1, 4, 4};
+  csm_test_assert_shape(&out[0], 4, yd);
+  assert_true(((float *)out[0].data)[0] == 1 && ((float *)out[0].data)[15] == 4);
+  assert_int_equal(csm_tensor_numel(&out[1]), 0);
+  for (int i = 0; i < 3; i++)
+    csm_tensor_free(&out[i]);
+  csm_model_free(m);
+}
+
 /* Weights that are NaN or infinite turned every output into NaN with exit 0
  * (issue 15). A tensor of more than one element may hold neither; a single
  * value may be an infinity (Clip's bounds, mask fills), never NaN. */

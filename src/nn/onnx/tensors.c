@@ -84,7 +84,9 @@ static csm_status decode_raw(csm_onnx_ctx *c, const char *what, int t, const uns
   /* Weights are nearly all little-endian float32, the host's own layout:
    * one copy instead of a switch per element (VGG16: 138 M of them). */
   if (t == T_FLOAT || t == T_INT32) {
-    memcpy(out->data, p, n * 4);
+    /* An empty tensor (PyTorch's Resize roi) has no bytes: p is NULL, and
+     * memcpy's arguments must be valid pointers even for 0 bytes. */
+    if (n) memcpy(out->data, p, n * 4);
     return CSM_OK;
   }
 #endif
