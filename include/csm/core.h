@@ -20,7 +20,9 @@ typedef enum csm_status {
   CSM_EIO = 3,          /* a file could not be opened, read or written */
   CSM_EUNSUPPORTED = 4, /* valid input that csm cannot handle (e.g. unknown op) */
   CSM_ENOMEM = 5,       /* allocation failed */
-  CSM_EINTERNAL = 6     /* a bug in csm */
+  CSM_EINTERNAL = 6,    /* a bug in csm */
+  CSM_ESYSTEM = 7       /* the system failed: an output could not be written (disk full,
+                           file too large, I/O error); not the input's fault */
 } csm_status;
 
 /* The message of the last failure on this thread ("" if none). */
@@ -83,7 +85,9 @@ double csm_now(void);
  * durable: a temporary file in the same folder is written, fsync'ed and
  * renamed over the target, then the folder is fsync'ed; on any failure
  * (ENOSPC, EFBIG, a missing or read-only folder) the temporary file is
- * removed, the target is untouched and the status is CSM_EIO naming it.
+ * removed, the target is untouched and the status names it: CSM_ESYSTEM
+ * when the system failed (disk full, file too large, quota, I/O error),
+ * CSM_EIO when the folder cannot be used (missing, read-only, no access).
  *
  *   csm_atomic_file *f;
  *   if ((st = csm_atomic_file_open(path, &f))) return st;

@@ -159,6 +159,11 @@ void csm_cms_result(const csm_cms *c, float *mean, float *count, float *std_err)
 int csm_cms_stability(const csm_cms *c, int *images, double *corr, int max);
 /* Checkpoint: the whole state, bit-exact, written atomically; load gives a
  * CMS that continues exactly as the saved one would have. */
+/* The identity of the run that the state belongs to (e.g. a hash of its
+ * inputs and options), saved in the checkpoint so that a resume can refuse
+ * another run's checkpoint before it writes anything. 0: none. */
+void csm_cms_set_identity(csm_cms *c, uint64_t identity);
+uint64_t csm_cms_identity(const csm_cms *c);
 csm_status csm_cms_save(const csm_cms *c, const char *path);
 csm_status csm_cms_load(const char *path, csm_cms **out);
 

@@ -19,7 +19,8 @@ int csm_cli_exit_code(csm_status st) {
   case CSM_EIO:
   case CSM_EUNSUPPORTED: return CSM_EXIT_INPUT;
   case CSM_ENOMEM:
-  case CSM_EINTERNAL: break;
+  case CSM_EINTERNAL:
+  case CSM_ESYSTEM: break;
   }
   return CSM_EXIT_INTERNAL;
 }

@@ -166,6 +166,24 @@ static csm_status sync_folder(const char *path) {
   return st;
 }
 
+/* Whose fault a failed write is: the folder's (missing, read-only, no
+ * access: CSM_EIO, like an unreadable input) or the system's (disk full,
+ * file too large, quota, device error: CSM_ESYSTEM, a failure of the
+ * machine that a rerun elsewhere fixes). */
+static csm_status write_status(int err) {
+  switch (err) {
+  case EACCES:
+  case EPERM:
+  case EROFS:
+  case ENOENT:
+  case ENOTDIR:
+  case EISDIR:
+  case ENAMETOOLONG:
+  case ELOOP: return CSM_EIO;
+  default: return CSM_ESYSTEM;
+  }
+}
+
 static void atomic_free(csm_atomic_file *f) {
   free(f->path);
   free(f->tmp);
@@ -189,8 +207,9 @@ csm_status csm_atomic_file_open(const char *path, csm_atomic_file **out) {
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0) {
-    csm_status st = csm_fail(CSM_EIO, "%s: cannot create a temporary file beside it: %s", path,
-                             strerror(errno));
+    int e = errno;
+    csm_status st = csm_fail(write_status(e), "%s: cannot create a temporary file beside it: %s",
+                             path, strerror(e));
     atomic_free(f);
     return st;
   }
@@ -226,12 +245,14 @@ csm_status csm_atomic_file_commit(csm_atomic_file *f) {
   if (fclose(f->fp) != 0 && !err) err = errno ? errno : EIO;
   f->fp = NULL;
   if (err) {
-    csm_status st = csm_fail(CSM_EIO, "%s: write failed: %s", f->path, strerror(err));
+    csm_status st = csm_fail(write_status(err), "%s: write failed: %s", f->path, strerror(err));
     csm_atomic_file_abort(f);
     return st;
   }
   if (rename(f->tmp, f->path) != 0) {
-    csm_status st = csm_fail(CSM_EIO, "%s: cannot rename into place: %s", f->path, strerror(errno));
+    int e = errno;
+    csm_status st =
+        csm_fail(write_status(e), "%s: cannot rename into place: %s", f->path, strerror(e));
     csm_atomic_file_abort(f);
     return st;
   }
@@ -248,7 +269,8 @@ csm_status csm_write_file_atomic(const char *path, const char *data, size_t len)
   if (st) return st;
   errno = 0;
   if (len && fwrite(data, 1, len, f->fp) != len) {
-    st = csm_fail(CSM_EIO, "%s: write failed: %s", path, strerror(errno ? errno : EIO));
+    int e = errno ? errno : EIO;
+    st = csm_fail(write_status(e), "%s: write failed: %s", path, strerror(e));
     csm_atomic_file_abort(f);
     return st;
   }

@@ -8,8 +8,9 @@
  *
  * Checkpoint file (all integers little-endian, doubles and floats as their
  * IEEE bit patterns, little-endian):
- *   header, 40 bytes: magic "CSM-CMS\0", u32 version (1), u32 w, u32 h,
- *     u32 images, u32 snapshots, u32 reserved (0), u64 payload bytes
+ *   header, 48 bytes: magic "CSM-CMS\0", u32 version (2), u32 w, u32 h,
+ *     u32 images, u32 snapshots, u32 reserved (0), u64 payload bytes,
+ *     u64 run identity (csm_cms_set_identity; 0: none)
  *   payload: i32 count[w*h], f64 mean[w*h], f64 m2[w*h], then per snapshot
  *     u32 images, u32 reserved (0), f32 mean[w*h], u8 mask[w*h]
  *   trailer: u64 FNV-1a 64 of header and payload.
@@ -27,8 +28,8 @@
 #include "csm/explain.h"
 
 #define CMS_MAX_SIDE 8192
-#define CMS_VERSION 1u
-#define CMS_HEADER_BYTES 40
+#define CMS_VERSION 2u
+#define CMS_HEADER_BYTES 48
 #define CMS_TRAILER_BYTES 8
 /* The 1-2-5 series up to INT_MAX has 29 points. */
 #define CMS_MAX_SNAPSHOTS 32
@@ -49,6 +50,7 @@ struct csm_cms {
   double *mean, *m2;
   int n_snaps;
   cms_snap snaps[CMS_MAX_SNAPSHOTS];
+  uint64_t identity;
 };
 
 /* ---- Snapshot series ------------------------------------------------------ */
@@ -323,6 +325,12 @@ static void wr_array(writer *w, const void *data, size_t n, int size) {
 
 static size_t snapshot_bytes(size_t n) { return 8 + n * 5; }
 
+void csm_cms_set_identity(csm_cms *c, uint64_t identity) {
+  if (c) c->identity = identity;
+}
+
+uint64_t csm_cms_identity(const csm_cms *c) { return c ? c->identity : 0; }
+
 csm_status csm_cms_save(const csm_cms *c, const char *path) {
   if (!c || !path) return csm_fail(CSM_EUSAGE, "csm_cms_save: null argument");
   writer *w = csm_malloc(sizeof *w);
@@ -348,6 +356,7 @@ csm_status csm_cms_save(const csm_cms *c, const char *path) {
   wr_uint(w, (uint32_t)c->n_snaps, 4);
   wr_uint(w, 0, 4);
   wr_uint(w, payload, 8);
+  wr_uint(w, c->identity, 8);
   wr_array(w, c->count, n, 4);
   wr_array(w, c->mean, n, 8);
   wr_array(w, c->m2, n, 8);
@@ -365,7 +374,7 @@ csm_status csm_cms_save(const csm_cms *c, const char *path) {
   /* The atomic file syncs the file and its folder: a checkpoint that
    * --resume finds is complete and survives a crash. */
   if (!w->ok) {
-    st = csm_fail(CSM_EIO, "%s: cannot write: %s", path, strerror(w->err ? w->err : EIO));
+    st = csm_fail(CSM_ESYSTEM, "%s: cannot write: %s", path, strerror(w->err ? w->err : EIO));
     csm_atomic_file_abort(out);
   } else {
     st = csm_atomic_file_commit(out);
@@ -457,10 +466,11 @@ static csm_status load_body(reader *r, const char *path, long long file_size, cs
   r->hash = fnv1a(FNV_OFFSET, hdr, sizeof hdr);
   const uint64_t version = get_le(hdr + 8, 4), w = get_le(hdr + 12, 4), h = get_le(hdr + 16, 4),
                  images = get_le(hdr + 20, 4), snaps = get_le(hdr + 24, 4),
-                 reserved = get_le(hdr + 28, 4), payload = get_le(hdr + 32, 8);
+                 reserved = get_le(hdr + 28, 4), payload = get_le(hdr + 32, 8),
+                 identity = get_le(hdr + 40, 8);
   if (version != CMS_VERSION)
-    return csm_fail(CSM_EINPUT, "%s: unsupported CMS checkpoint version %llu", path,
-                    (unsigned long long)version);
+    return csm_fail(CSM_EINPUT, "%s: unsupported CMS checkpoint version %llu (this csm writes %u)",
+                    path, (unsigned long long)version, CMS_VERSION);
   if (w < 1 || h < 1 || w > CMS_MAX_SIDE || h > CMS_MAX_SIDE)
     return csm_fail(CSM_EINPUT, "%s: bad CMS size %llu x %llu", path, (unsigned long long)w,
                     (unsigned long long)h);
@@ -486,6 +496,7 @@ static csm_status load_body(reader *r, const char *path, long long file_size, cs
   csm_status st = cms_new((int)w, (int)h, &c);
   if (st) return st;
   c->images = (int)images;
+  c->identity = identity;
   for (uint64_t s = 0; s < snaps; s++) {
     if ((st = snap_alloc(&c->snaps[s], n)) != CSM_OK) {
       csm_cms_free(c);

@@ -17,6 +17,9 @@ csm_status csm_cis_run(const csm_explain_options *o, const csm_input *in, int n,
   csm_explainer *x = NULL;
   csm_status st = faces && n_faces ? CSM_OK : csm_fail(CSM_ENOMEM, "out of memory");
   if (!st) st = csm_input_stems(in, n, &stems);
+  /* The folder is checked before the work (nothing made yet), and locked
+   * while the files are written. */
+  if (!st) st = csm_run_folder_check(r->out_dir);
   if (!st) st = csm_explainer_open(o, &x);
   if (!st) {
     csm_explainer_set_progress(x, r->progress, r->progress_ctx);
@@ -29,10 +32,12 @@ csm_status csm_cis_run(const csm_explain_options *o, const csm_input *in, int n,
     if (!st && csm_run_report_progress(x)) st = csm_fail(CSM_EUSAGE, "cancelled");
   }
   /* Everything computed: now the files. */
-  if (!st) st = csm_make_dirs(r->out_dir);
+  int lock = -1;
+  if (!st) st = csm_run_folder_lock(r->out_dir, &lock);
   if (!st) st = csm_explainer_write_canonical(x, r->out_dir);
   if (!st)
     st = csm_run_folder_write_cis(x, in, n, stems, faces, n_faces, r->out_dir, csm_now() - t0);
+  csm_run_folder_unlock(lock);
   if (!st) {
     summary->inputs = n;
     for (int i = 0; i < n; i++)

@@ -70,15 +70,23 @@ static csm_status run(const csm_cms_job *a, const csm_cms_run_options *ro, csm_r
   memset(&s, 0, sizeof s);
   csm_cms *cms = NULL;
   char **stems = NULL;
+  int lock = -1;
   csm_status st = csm_input_stems(a->in, a->n_images, &stems);
-  if (!st) st = csm_make_dirs(a->out_dir);
+  /* The folder first: locked for this run, and refused before any work
+   * when it holds another run; then the models; then, resuming, the saved
+   * state, checked to be this run's before anything is written. */
+  if (!st) st = csm_run_folder_lock(a->out_dir, &lock);
+  if (!st && !a->resume) st = check_fresh(a);
   if (!st) st = csm_explainer_open(a->o, &x);
   if (!st && !(s.params = csm_cms_params_json(a, x->size)))
     st = csm_fail(CSM_ENOMEM, "out of memory");
-  if (!st && a->resume) st = csm_cms_load_state(a, &s, &cms);
+  if (!st && a->resume) st = csm_cms_load_state(a, x->size, &s, &cms);
   if (!st && !cms) st = csm_cms_create(x->size, x->size, &cms);
+  if (!st) csm_cms_set_identity(cms, csm_cms_run_identity(s.params));
   if (!st) st = csm_explainer_write_canonical(x, a->out_dir);
-  if (!st && !a->resume) st = check_fresh(a);
+  /* run.json before any work: a run killed before its first checkpoint
+   * still resumes (done = 0, no checkpoint yet). */
+  if (!st) st = csm_cms_write_run_json(a, x, &s, s.seconds, 0, cms);
   int start = s.done;
   csm_cms_pool *pool = NULL;
   if (!st) {
@@ -137,6 +145,7 @@ static csm_status run(const csm_cms_job *a, const csm_cms_run_options *ro, csm_r
   csm_cms_state_free(&s);
   csm_input_stems_free(stems, a->n_images);
   csm_explainer_free(x);
+  csm_run_folder_unlock(lock);
   return st;
 }
 

@@ -107,7 +107,7 @@ csm_status csm_compare_run(const csm_explain_options *o, const csm_input *in, in
   char *json = NULL;
   size_t json_len = 0;
   FILE *fp = NULL;
-  if (!st) st = csm_make_dirs(r->out_dir);
+  if (!st) r->locked = !(st = csm_run_folder_lock(r->out_dir, &r->lock_fd));
   if (!st && !(fp = open_memstream(&json, &json_len))) st = csm_fail(CSM_ENOMEM, "out of memory");
   if (!st) {
     fprintf(fp, "{\"csm_version\": \"%s\", \"command\": \"compare\", ", CSM_VERSION);

@@ -231,7 +231,8 @@ csm_status csm_eval_run(const csm_explain_options *o, const csm_input *in, int n
   if (!st) st = csm_methods_run_all(r, CSM_RUN_EVAL, o, in, n, m, ro, eval_hook, r);
   if (!st) st = tabulate(r, &r->eval);
   if (!st && r->out_dir) {
-    st = csm_make_dirs(r->out_dir);
+    st = csm_run_folder_lock(r->out_dir, &r->lock_fd);
+    r->locked = !st;
     for (int i = 0; !st && i < r->n_in; i++)
       for (int k = 0; !st && k < r->n_faces[i]; k++)
         st = write_negative_png(r, i, &r->faces[i][k]);

@@ -31,6 +31,7 @@ struct csm_methods_report {
   csm_methods_options m;
   csm_method_list ml;
   const char *out_dir;    /* NULL: no files */
+  int locked, lock_fd;    /* out_dir's lock while the files are written */
   const char *layer_name; /* the CAM layer, when a CAM method runs */
   int explained_node;     /* the model node the confidence reads */
   float *cms;             /* the m.cms map (canonical raster) */

@@ -45,6 +45,8 @@ csm_status csm_methods_run_all(csm_methods_report *r, csm_methods_kind kind,
   if (n <= 0) return csm_fail(CSM_EUSAGE, "no images given");
   csm_status st = csm_method_list_parse(m->methods, m->cms != NULL, &r->ml);
   if (st) return st;
+  /* The folder is checked before the work, written after it. */
+  if (r->out_dir && (st = csm_run_folder_check(r->out_dir))) return st;
   r->faces = calloc((size_t)n, sizeof *r->faces);
   r->n_faces = calloc((size_t)n, sizeof *r->n_faces);
   st = r->faces && r->n_faces ? CSM_OK : csm_fail(CSM_ENOMEM, "out of memory");
@@ -145,6 +147,8 @@ csm_status csm_methods_report_table(const csm_methods_report *r, char **text) {
 csm_status csm_methods_report_finish(csm_methods_report *r, csm_status st,
                                      csm_methods_report **out) {
   r->seconds = csm_now() - r->t0;
+  if (r->locked) csm_run_folder_unlock(r->lock_fd);
+  r->locked = 0;
   if (st) {
     csm_methods_report_free(r);
     return st;

@@ -167,8 +167,39 @@ csm_status csm_run_folder_read(const char *dir, char *path, size_t path_len, cJS
   return CSM_OK;
 }
 
+uint64_t csm_cms_run_identity(const char *params_json) {
+  cJSON *j = cJSON_Parse(params_json);
+  char *compact = j ? cJSON_PrintUnformatted(j) : NULL;
+  const char *text = compact ? compact : params_json;
+  uint64_t h = 1469598103934665603ULL;
+  for (const char *c = text; *c; c++)
+    h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+  free(compact);
+  cJSON_Delete(j);
+  return h ? h : 1; /* 0 means "none" in a checkpoint */
+}
+
+/* The checkpoint is this run's: its identity, raster and map count agree
+ * with the run.json that names it. */
+static csm_status check_checkpoint(const char *ck, const csm_cms *cms, const csm_cms_state *s,
+                                   int size) {
+  uint64_t want = csm_cms_run_identity(s->params), have = csm_cms_identity(cms);
+  if (have != want)
+    return csm_fail(CSM_EINPUT,
+                    "--resume: %s belongs to another run (identity %016llx, this run %016llx); "
+                    "use a new folder",
+                    ck, (unsigned long long)have, (unsigned long long)want);
+  if (csm_cms_width(cms) != size || csm_cms_height(cms) != size)
+    return csm_fail(CSM_EINPUT, "--resume: %s is %d x %d, this run's maps %d x %d", ck,
+                    csm_cms_width(cms), csm_cms_height(cms), size, size);
+  if (csm_cms_images(cms) != s->n_faces)
+    return csm_fail(CSM_EINPUT, "--resume: %s holds %d maps, run.json lists %d faces", ck,
+                    csm_cms_images(cms), s->n_faces);
+  return CSM_OK;
+}
+
 /* Reads DIR/run.json and the checkpoint it names, for --resume. */
-csm_status csm_cms_load_state(const csm_cms_job *a, csm_cms_state *s, csm_cms **cms) {
+csm_status csm_cms_load_state(const csm_cms_job *a, int size, csm_cms_state *s, csm_cms **cms) {
   char path[PATH_MAX];
   cJSON *root = NULL;
   csm_status rst = csm_run_folder_read(a->out_dir, path, sizeof path, &root);
@@ -220,8 +251,13 @@ csm_status csm_cms_load_state(const csm_cms_job *a, csm_cms_state *s, csm_cms **
   if (st) return st;
   char ck[PATH_MAX];
   if ((st = csm_cms_checkpoint_path(a->out_dir, s->done, ck, sizeof ck))) return st;
-  if (s->done == 0 && access(ck, R_OK) != 0) return CSM_OK; /* killed before the first image */
-  return csm_cms_load(ck, cms);
+  if (s->done == 0 && access(ck, F_OK) != 0) return CSM_OK; /* killed before the first image */
+  if ((st = csm_cms_load(ck, cms))) return csm_fail_context(st, "--resume: ");
+  if ((st = check_checkpoint(ck, *cms, s, size))) {
+    csm_cms_free(*cms);
+    *cms = NULL;
+  }
+  return st;
 }
 
 /* ---- Final files ------------------------------------------------------------ */

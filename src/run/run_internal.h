@@ -38,6 +38,15 @@ struct csm_explainer {
 };
 
 float csm_run_cosine(const float *a, const float *b, int n);
+
+/* The output folder (src/run/folder_lock.c). check: before any work, that
+ * the folder can be made and written (creates nothing). lock: makes it and
+ * takes an exclusive lock for this run (CSM_EUSAGE when another run holds
+ * it), removing temporary files that killed writers left; unlock releases
+ * it (-1: nothing to release). */
+csm_status csm_run_folder_check(const char *dir);
+csm_status csm_run_folder_lock(const char *dir, int *lock_fd);
+void csm_run_folder_unlock(int lock_fd);
 /* A sample's CIS from its occlusion, on the pixels the mode keeps (valid:
  * size x size bytes of scratch). */
 csm_status csm_run_cis(const csm_explainer *x, const csm_view *views, int n_views,
@@ -115,8 +124,13 @@ csm_status csm_cms_checkpoint_path(const char *dir, int done, char *buf, size_t 
 csm_status csm_cms_write_run_json(const csm_cms_job *a, const csm_explainer *x,
                                   const csm_cms_state *s, double seconds, int complete,
                                   const csm_cms *cms);
-/* Reads run.json and the checkpoint it names (resume). */
-csm_status csm_cms_load_state(const csm_cms_job *a, csm_cms_state *s, csm_cms **cms);
+/* Reads run.json and the checkpoint it names (resume), and checks that
+ * they are this run's (s->params, a size x size raster) before anything is
+ * written; *cms stays NULL when the run was killed before its first input. */
+csm_status csm_cms_load_state(const csm_cms_job *a, int size, csm_cms_state *s, csm_cms **cms);
+/* The identity a run's checkpoints carry: FNV-1a 64 of its resume key
+ * (inputs and options; csm_cms_params_json) in cJSON's compact form. */
+uint64_t csm_cms_run_identity(const char *params_json);
 csm_status csm_cms_write_results(const csm_cms_job *a, const csm_explainer *x, const csm_cms *cms,
                                  const csm_cms_state *s, const char *const *reasons_csv);
 csm_status csm_cms_add_failure(csm_cms_state *s, const char *image, const char *reason);

@@ -198,7 +198,8 @@ csm_status csm_sanity_check_run(const csm_explain_options *o, const csm_input *i
   csm_status st = csm_methods_run_all(r, CSM_RUN_SANITY, o, in, n, m, ro, sanity_hook, c);
   if (!st) tabulate(r, &r->sanity);
   if (!st && r->out_dir) {
-    st = csm_make_dirs(r->out_dir);
+    st = csm_run_folder_lock(r->out_dir, &r->lock_fd);
+    r->locked = !st;
     for (int i = 0; !st && i < r->n_in; i++)
       for (int k = 0; !st && k < r->n_faces[i]; k++)
         st = write_strips(r, i, &r->faces[i][k]);

@@ -329,8 +329,8 @@ static void test_corrupt_checkpoints(void **state) {
   free_maps(m, n);
   size_t len;
   unsigned char *good = read_all(tmp_path("good.cms"), &len);
-  /* 40 header + 20 pixels * 20 + 4 snapshots (1, 2, 5, 10) * (8 + 20 * 5) + 8 */
-  assert_int_equal(len, 40 + 400 + 4 * 108 + 8);
+  /* 48 header + 20 pixels * 20 + 4 snapshots (1, 2, 5, 10) * (8 + 20 * 5) + 8 */
+  assert_int_equal(len, 48 + 400 + 4 * 108 + 8);
   /* every truncation */
   for (size_t k = 0; k < len; k++)
     expect_input_error("trunc.cms", good, k);
@@ -355,11 +355,26 @@ static void test_corrupt_checkpoints(void **state) {
   free(good);
 }
 
+/* The run identity goes through a save and a load unchanged. */
+static void test_identity(void **state) {
+  (void)state;
+  csm_cms *c, *back;
+  CSM_ASSERT_OK(csm_cms_create(3, 2, &c));
+  assert_true(csm_cms_identity(c) == 0);
+  const uint64_t id = 0xfedcba9876543210ULL;
+  csm_cms_set_identity(c, id);
+  CSM_ASSERT_OK(csm_cms_save(c, tmp_path("id.cms")));
+  CSM_ASSERT_OK(csm_cms_load(tmp_path("id.cms"), &back));
+  assert_true(csm_cms_identity(back) == id);
+  csm_cms_free(back);
+  csm_cms_free(c);
+}
+
 static void test_huge_header(void **state) {
   (void)state;
   /* Headers claiming huge sizes, with only the header and trailer present:
    * rejected from the header and the file length, before any allocation. */
-  unsigned char hdr[48] = {'C', 'S', 'M', '-', 'C', 'M', 'S', 0};
+  unsigned char hdr[56] = {'C', 'S', 'M', '-', 'C', 'M', 'S', 0};
   struct {
     uint32_t w, h, images, snaps;
     const char *name;
@@ -372,7 +387,7 @@ static void test_huge_header(void **state) {
   };
   for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
     memset(hdr + 8, 0, sizeof hdr - 8);
-    put32(hdr + 8, 1);
+    put32(hdr + 8, 2);
     put32(hdr + 12, cases[t].w);
     put32(hdr + 16, cases[t].h);
     put32(hdr + 20, cases[t].images);
@@ -384,12 +399,14 @@ static void test_huge_header(void **state) {
       hdr[32 + i] = (unsigned char)(payload >> (8 * i));
     expect_input_error(cases[t].name, hdr, sizeof hdr);
   }
-  /* a wrong version */
-  memset(hdr + 8, 0, sizeof hdr - 8);
-  put32(hdr + 8, 2);
-  put32(hdr + 12, 1);
-  put32(hdr + 16, 1);
-  expect_input_error("version.cms", hdr, sizeof hdr);
+  /* a wrong version: 3, and 1 (before checkpoints carried the run's identity) */
+  for (uint32_t v = 1; v <= 3; v += 2) {
+    memset(hdr + 8, 0, sizeof hdr - 8);
+    put32(hdr + 8, v);
+    put32(hdr + 12, 1);
+    put32(hdr + 16, 1);
+    expect_input_error("version.cms", hdr, sizeof hdr);
+  }
 }
 
 int main(void) {
@@ -398,9 +415,13 @@ int main(void) {
   snprintf(dir, sizeof dir, "%s/cmsXXXXXX", base);
   if (!mkdtemp(dir)) return 1;
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_mean_matches_two_pass), cmocka_unit_test(test_stability),
-      cmocka_unit_test(test_resume_bit_exact),      cmocka_unit_test(test_bad_arguments),
-      cmocka_unit_test(test_corrupt_checkpoints),   cmocka_unit_test(test_huge_header),
+      cmocka_unit_test(test_mean_matches_two_pass),
+      cmocka_unit_test(test_stability),
+      cmocka_unit_test(test_resume_bit_exact),
+      cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_corrupt_checkpoints),
+      cmocka_unit_test(test_huge_header),
+      cmocka_unit_test(test_identity),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[700];
