@@ -12,6 +12,7 @@ shift
 # Leaks are failures under ASan builds (build-asan); harmless elsewhere.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$FUZZ/lsan.supp:print_suppressions=0}
 fail=0
 for h in "$@"; do
   exe=$BIN/fuzz_replay_$h
