@@ -34,6 +34,14 @@ check unknown-command 1 "$csm" frobnicate
 check unknown-option 1 "$csm" infer --model emotion --bogus x.jpg
 check no-input 1 "$csm" infer --model emotion
 check bad-threads 1 "$csm" --threads zero models
+check models-bogus 1 "$csm" models --bogus
+check models-positional 1 "$csm" models emotion
+stderr_has models-positional "unexpected argument 'emotion'"
+check models-layers-one 1 "$csm" models --layers
+stderr_has models-layers-one "exactly one --model"
+check models-no-value 1 "$csm" models --model
+check bad-max-memory 1 "$csm" --max-memory lots models
+stderr_has bad-max-memory "--max-memory"
 
 check missing-model 2 "$csm" infer --model "$tmp/nope.json" --npy "$tmp/x.npy"
 stderr_has missing-model "nope.json"
