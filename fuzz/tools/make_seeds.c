@@ -43,7 +43,7 @@ static void cms_seed(const csm_cms *c, unsigned char mode, const char *name) {
   free(data);
 }
 
-static csm_cms *cms_with(int w, int h, int images) {
+static csm_cms *cms_with(int w, int h, int images, uint64_t identity) {
   csm_cms *c;
   if (csm_cms_create(w, h, &c)) die("csm_cms_create");
   csm_map m;
@@ -56,18 +56,21 @@ static csm_cms *cms_with(int w, int h, int images) {
     if (csm_cms_add(c, &m)) die("csm_cms_add");
   }
   csm_map_free(&m);
+  csm_cms_set_identity(c, identity);
   return c;
 }
 
 static void cms_seeds(void) {
   struct {
     int w, h, images;
+    uint64_t identity;
     unsigned char mode;
     const char *name;
-  } s[] = {{4, 3, 0, 0, "empty-4x3"},  {3, 2, 1, 0, "one-3x2"}, {5, 4, 7, 0, "seven-5x4"},
-           {2, 2, 12, 0, "twelve-2x2"}, {3, 3, 2, 1, "as-is-3x3"}};
+  } s[] = {{4, 3, 0, 0, 0, "empty-4x3"},  {3, 2, 1, 0, 0, "one-3x2"},
+           {5, 4, 7, 42, 0, "seven-5x4"}, {2, 2, 12, 0, 0, "twelve-2x2"},
+           {3, 3, 2, 7, 1, "as-is-3x3"}};
   for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
-    csm_cms *c = cms_with(s[i].w, s[i].h, s[i].images);
+    csm_cms *c = cms_with(s[i].w, s[i].h, s[i].images, s[i].identity);
     cms_seed(c, s[i].mode, s[i].name);
     csm_cms_free(c);
   }
