@@ -40,6 +40,13 @@ static csm_status check_matrix_element(FILE *f, const char *path, uint64_t off, 
       return csm_fail(CSM_EINPUT, "%s: corrupt matrix header at byte %llu", path,
                       (unsigned long long)off);
     uint32_t w = rd32(tag, swap), size = rd32(tag + 4, swap);
+    /* matio reads the array flags as a full 16-byte element whatever the
+     * tag says: a small-element tag there shifts every later tag, and the
+     * one matio then takes as the name can claim gigabytes. MATLAB and
+     * scipy always write miUINT32 (6) of 8 bytes. */
+    if (k == 0 && (w != 6 || size != 8))
+      return csm_fail(CSM_EINPUT, "%s: corrupt matrix header at byte %llu (array flags)", path,
+                      (unsigned long long)off);
     if (w >> 16) { /* small element */
       pos += 8;
       continue;
@@ -55,7 +62,8 @@ static csm_status check_matrix_element(FILE *f, const char *path, uint64_t off, 
 
 /* Checks the v5 container before matio parses it: matio trusts element
  * sizes, so a truncated file is caught here with a clear message. v7.3 files
- * are HDF5 and are left to matio (and HDF5). */
+ * are HDF5, whose library is not hardened against hostile files (fuzzing
+ * found a heap overflow and leaks in it: fuzz/crashes/mat): refused. */
 static csm_status check_container(const char *path) {
   /* matio opens the file again itself; this open, through the library's one
    * reader, is what refuses folders and FIFOs (matio would block on one). */
@@ -78,7 +86,13 @@ static csm_status check_container(const char *path) {
     goto done;
   }
   unsigned version = swap ? (unsigned)hdr[124] << 8 | hdr[125] : (unsigned)hdr[125] << 8 | hdr[124];
-  if (version == 0x0200) goto done; /* v7.3 (HDF5) */
+  if (version == 0x0200) {
+    s = csm_fail(CSM_EUNSUPPORTED,
+                 "%s: MATLAB v7.3 (HDF5) .mat files are not read (HDF5 is not safe on untrusted "
+                 "files): save it as v7 (MATLAB save -v7, scipy.io.savemat)",
+                 path);
+    goto done;
+  }
   if (version != 0x0100) {
     s = csm_fail(CSM_EUNSUPPORTED, "%s: unsupported .mat version 0x%04x", path, version);
     goto done;

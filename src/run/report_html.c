@@ -271,7 +271,8 @@ static csm_status shrink_png(const char *path, const char *cls, unsigned char **
   long w = (long)p[16] << 24 | (long)p[17] << 16 | (long)p[18] << 8 | p[19];
   long h = (long)p[20] << 24 | (long)p[21] << 16 | (long)p[22] << 8 | p[23];
   int max = shown_width(cls);
-  if ((w <= max && !is_photo(cls)) || h <= 0) return CSM_OK;
+  if (w <= 0 || h <= 0) return csm_fail(CSM_EINPUT, "%s: PNG of %ldx%ld pixels", path, w, h);
+  if (w <= max && !is_photo(cls)) return CSM_OK;
   if (w < max) max = (int)w;
   csm_image img = {0}, small = {0};
   unsigned char *data = NULL;

@@ -98,7 +98,36 @@ static void test_v73(void **state) {
   }
   add_var(mat, "d", MAT_C_DOUBLE, 4, 3, k_m, 0);
   Mat_Close(mat);
-  check_matrix(p, "d");
+  /* Refused: HDF5 is not safe on untrusted files (docs/security.md). */
+  float *d = NULL;
+  int r, c;
+  assert_int_equal(csm_mat_read_matrix(p, "d", &d, &r, &c), CSM_EUNSUPPORTED);
+  assert_non_null(strstr(csm_last_error(), "v7.3"));
+  assert_null(d);
+}
+
+/* Fuzzing's reproducers (fuzz/crashes/mat): each is refused with its own
+ * one-line reason before matio (or HDF5) parses it. */
+static void test_fuzz_findings(void **state) {
+  (void)state;
+  static const struct {
+    const char *file, *needle;
+  } cases[] = {
+      {"oom-matio-name-4GB-small-element-array-flags.mat", "array flags"},
+      {"asan-hdf5-heap-overflow-H5Aopen_by_name-corrupt-v73.mat", "v7.3"},
+      {"lsan-hdf5-H5Fopen-corrupt-v73.mat", "v7.3"},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/fuzz/crashes/mat/%s", csm_test_env("CSM_SOURCE_DIR", "."),
+             cases[k].file);
+    int32_t *t = NULL;
+    int n = 0;
+    assert_int_not_equal(csm_mat_read_triangles(p, "triangles", &t, &n), CSM_OK);
+    if (!strstr(csm_last_error(), cases[k].needle))
+      fail_msg("%s: want '%s' in: %s", cases[k].file, cases[k].needle, csm_last_error());
+    assert_null(t);
+  }
 }
 
 static void read_tri(const char *path, const char *var, const int32_t *want, int n) {
@@ -373,10 +402,15 @@ int main(void) {
   mkdir(csm_test_env("CSM_TEST_TMP", "/tmp"), 0777);
   mkdir(g_tmp, 0777);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_classes),    cmocka_unit_test(test_v73),
-      cmocka_unit_test(test_triangles),  cmocka_unit_test(test_not_mat),
-      cmocka_unit_test(test_real),       cmocka_unit_test(test_hostile),
-      cmocka_unit_test(test_not_finite), cmocka_unit_test(test_limits_and_special_files),
+      cmocka_unit_test(test_classes),
+      cmocka_unit_test(test_v73),
+      cmocka_unit_test(test_fuzz_findings),
+      cmocka_unit_test(test_triangles),
+      cmocka_unit_test(test_not_mat),
+      cmocka_unit_test(test_real),
+      cmocka_unit_test(test_hostile),
+      cmocka_unit_test(test_not_finite),
+      cmocka_unit_test(test_limits_and_special_files),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
