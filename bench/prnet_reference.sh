@@ -44,7 +44,7 @@ for img in $(ls "$DATA/images"/*.jpg | head -n "$N"); do
     -o "$TMP/csm_$id" 2>/dev/null
   t2=$(now)
   line=$("$PY" "$ORACLE" compare "$TMP/$id.npy" "$TMP/csm_$id/${id}_face1.npy" 0 1 | head -n 1)
-  r=$(sed -E 's/.*r = ([0-9.]+).*/\1/' <<<"$line")
+  r=$(sed -E 's/.*: r = ([0-9.]+),.*/\1/' <<<"$line")
   e=$(sed -E 's/.*max abs error = ([0-9.e+-]+) .*/\1/' <<<"$line")
   tt=$(awk "BEGIN{print $t1 - $t0}") tc=$(awk "BEGIN{print $t2 - $t1}")
   ratio=$(awk "BEGIN{print $tt / $tc}")
