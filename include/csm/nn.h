@@ -26,6 +26,10 @@ extern "C" {
  * stack. Real models nest a few levels. */
 #define CSM_MAX_ONNX_GRAPH_DEPTH 64
 #define CSM_MAX_ONNX_TYPE_DEPTH 64
+/* The largest constant computed when a plan is made (constant folding).
+ * Larger results (a 200-byte ConstantOfShape can ask for gigabytes) are
+ * computed at run time instead, inside the plan's checked memory. */
+#define CSM_MAX_FOLD_BYTES ((size_t)64 << 20)
 
 typedef enum csm_dtype { CSM_F32 = 0, CSM_I32 = 1 } csm_dtype;
 

@@ -30,6 +30,7 @@ struct csm_plan {
   int max_in;
   csm_shape *input_shapes;
   double flops;
+  size_t folded_bytes; /* constants computed at plan time */
 };
 
 const csm_tensor *csm_plan_value(const csm_plan *p, int node) { return &p->val[node]; }
@@ -94,23 +95,32 @@ static csm_status fold_shape(csm_plan *p, int i) {
   return CSM_OK;
 }
 
-/* Computes node i now because all its operands are constant. */
+/* Computes node i now because all its operands are constant. An alias op
+ * (Reshape, Identity...) of a constant is a view of its data: no copy. */
 static csm_status fold_node(csm_plan *p, int i, const csm_op_def *def) {
+  if (def->alias) {
+    csm_shape shape = p->val[i].shape;
+    p->val[i] = csm_tensor_view(&p->in_buf[0], &shape);
+    p->kind[i] = VAL_FOLDED;
+    return CSM_OK;
+  }
   csm_tensor shape_only = p->val[i];
   csm_status st = csm_tensor_alloc(&p->val[i], shape_only.dtype, &shape_only.shape);
   if (st) return st;
   p->kind[i] = VAL_FOLDED;
-  if (def->alias) {
-    size_t n = csm_tensor_numel(&p->val[i]);
-    if (n) memcpy(p->val[i].data, p->in_buf[0].data, n * 4);
-    return CSM_OK;
-  }
   void *scratch = NULL;
   size_t bytes = def->scratch ? def->scratch(&p->g->nodes[i], p->in_buf, &p->val[i]) : 0;
+  if (bytes && (st = csm_memory_check(bytes, "folding a constant"))) return st;
   if (bytes && !(scratch = csm_malloc(bytes))) return CSM_ENOMEM;
   st = def->forward(&p->g->nodes[i], p->in_buf, &p->val[i], scratch);
   free(scratch);
   return st;
+}
+
+/* Folded constants of one plan, all together, within the memory limit. */
+static csm_status fold_budget(csm_plan *p, size_t bytes) {
+  if (!csm_size_add(p->folded_bytes, bytes, &p->folded_bytes)) p->folded_bytes = SIZE_MAX;
+  return csm_memory_check(p->folded_bytes, "constant folding");
 }
 
 static csm_status infer_all(csm_plan *p, const csm_shape *input_shapes, const int *needed) {
@@ -150,6 +160,13 @@ static csm_status infer_all(csm_plan *p, const csm_shape *input_shapes, const in
     if (st) return node_fail(p, i, st);
     size_t numel;
     if ((st = csm_shape_numel(&p->val[i].shape, &numel))) return node_fail(p, i, st);
+    /* Constant results larger than CSM_MAX_FOLD_BYTES (a 200-byte
+     * ConstantOfShape can ask for gigabytes) are computed at run time
+     * instead, inside the plan's checked memory; the rest count toward the
+     * memory limit as they are made. */
+    size_t bytes = numel * 4;
+    if (all_const && !def->alias && bytes > CSM_MAX_FOLD_BYTES) all_const = 0;
+    if (all_const && !def->alias && (st = fold_budget(p, bytes))) return node_fail(p, i, st);
     if (n->op == CSM_OP_SHAPE) {
       if ((st = fold_shape(p, i))) return node_fail(p, i, st);
     } else if (all_const) {
@@ -322,6 +339,27 @@ static csm_status prepare_steps(csm_plan *p) {
   return CSM_OK;
 }
 
+/* What a run needs (the arena, the largest scratch, the prepared filters)
+ * against the memory limit, before any of it is allocated: a model whose
+ * input is [1,9000,9000,3] asks for gigabytes. */
+static csm_status check_memory(csm_plan *p) {
+  size_t total = p->arena_bytes;
+  bool ok = csm_size_add(total, p->scratch_bytes, &total);
+  for (int k = 0; ok && k < p->n_steps; k++) {
+    int i = p->steps[k];
+    const csm_op_def *def = csm_op_def_get(p->g->nodes[i].op);
+    if (!def->prepare || !def->prepared_size || !def->forward_prepared) continue;
+    gather_inputs(p, i);
+    ok = csm_size_add(total, def->prepared_size(&p->g->nodes[i], p->in_buf), &total);
+  }
+  if (!ok) total = SIZE_MAX;
+  char what[512], shape[128] = "";
+  if (p->g->n_inputs > 0) csm_shape_str(&p->input_shapes[0], shape, sizeof shape);
+  snprintf(what, sizeof what, "%s: a run%s%s", p->g->path ? p->g->path : "model",
+           *shape ? " on input " : "", shape);
+  return csm_memory_check(total, what);
+}
+
 csm_status csm_plan_create(const csm_graph *g, const csm_shape *input_shapes,
                            const csm_plan_options *opt, csm_plan **out) {
   csm_plan_options defaults = {0};
@@ -364,6 +402,7 @@ csm_status csm_plan_create(const csm_graph *g, const csm_shape *input_shapes,
   if ((st = infer_all(p, input_shapes, needed))) goto fail;
   if (opt->shapes_only) goto done;
   if ((st = plan_memory(p, opt->keep_all))) goto fail;
+  if ((st = check_memory(p))) goto fail;
   p->arena = aligned_alloc(ARENA_ALIGN, p->arena_bytes ? p->arena_bytes : ARENA_ALIGN);
   if (p->scratch_bytes)
     p->scratch = aligned_alloc(ARENA_ALIGN,

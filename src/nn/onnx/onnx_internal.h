@@ -47,6 +47,7 @@ typedef struct csm_onnx_ctx {
   int *slot; /* open-addressing hash: value index + 1 */
   size_t mask;
   const Onnx__NodeProto *node; /* the node being mapped (NULL outside) */
+  size_t weight_bytes;         /* tensors read so far, against the memory limit */
   /* IR node names (values.c): open-addressing hash of node index + 1 over
    * g->nodes[0..n_named-1], so that csm_onnx_add finds a free name without
    * a linear search; nodes added by other means are indexed lazily. */

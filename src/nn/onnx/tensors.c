@@ -255,6 +255,12 @@ csm_status csm_onnx_tensor_read(csm_onnx_ctx *c, const Onnx__TensorProto *tp, co
     return csm_onnx_fail(c, CSM_EINPUT, "%s: shape %s is too large", what,
                          csm_shape_str(&shape, sb, sizeof sb));
   bytes = n * esize;
+  /* Decoded, every type takes 4 bytes an element (an int8 file holds a
+   * quarter of that): all of a model's tensors count toward the limit. */
+  char limit_what[512];
+  snprintf(limit_what, sizeof limit_what, "%s: weights (up to %s)", c->path, what);
+  if (!csm_size_add(c->weight_bytes, n * 4, &c->weight_bytes)) c->weight_bytes = SIZE_MAX;
+  if ((st = csm_memory_check(c->weight_bytes, limit_what))) return st;
   int is_float = t == T_FLOAT || t == T_FLOAT16 || t == T_DOUBLE;
   int external =
       tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;

@@ -153,7 +153,9 @@ static csm_status parse_spec(const char *path, int gi, int wi, const cJSON *j, w
       *decoded_total > CSM_TFJS_MAX_WEIGHT_BYTES)
     return csm_fail(CSM_EINPUT, "%s: weights too large (more than %zu bytes at weight '%s')", path,
                     CSM_TFJS_MAX_WEIGHT_BYTES, s->name);
-  return CSM_OK;
+  char what[512];
+  snprintf(what, sizeof what, "%s: weights (up to '%s')", path, s->name);
+  return csm_memory_check(*decoded_total, what);
 }
 
 /* The shards of one group read as a single byte stream. Sizes were checked
