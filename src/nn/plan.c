@@ -193,56 +193,141 @@ static void mark_needed(const csm_graph *g, int *needed, int keep_all) {
   }
 }
 
-/* First-fit placement of storages by liveness: a storage is live from the
- * step that defines it to the last step that reads it (outputs: to the end). */
-static csm_status assign_offsets(csm_plan *p, const int *first, const int *last) {
-  int ns = p->n_storage;
-  int *order = csm_malloc_array((size_t)ns + 1, sizeof(int));
-  int *placed = csm_malloc_array((size_t)ns + 1, sizeof(int));
-  int n_placed = 0;
-  if (!order || !placed) {
-    free(order);
-    free(placed);
-    return CSM_ENOMEM;
+/* Above this many storages live at once, a storage goes on top of the
+ * arena instead of into the first gap: exact first fit costs
+ * O(live log live) per storage, and a graph of 100,000 nodes that keeps every
+ * value (a tape) would take minutes. With every value kept, the top is where
+ * first fit puts it anyway. */
+enum { PLAN_FIRST_FIT_MAX_LIVE = 1024 };
+
+static size_t aligned_size(size_t bytes) {
+  return (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+}
+
+/* A min-heap of storage ids by key[id]. */
+static void heap_push(int *h, int *n, const int *key, int v) {
+  int i = (*n)++;
+  while (i > 0 && key[h[(i - 1) / 2]] > key[v]) {
+    h[i] = h[(i - 1) / 2];
+    i = (i - 1) / 2;
   }
-  for (int s = 0; s < ns; s++)
-    order[s] = s;
-  /* Storages are created in definition order already (ids ascend with steps). */
+  h[i] = v;
+}
+
+static int heap_pop(int *h, int *n, const int *key) {
+  int top = h[0], v = h[--*n], i = 0;
+  for (;;) {
+    int c = 2 * i + 1;
+    if (c >= *n) break;
+    if (c + 1 < *n && key[h[c + 1]] < key[h[c]]) c++;
+    if (key[h[c]] >= key[v]) break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (*n > 0) h[i] = v;
+  return top;
+}
+
+typedef struct block {
+  size_t begin, end;
+} block;
+
+static int by_begin(const void *a, const void *b) {
+  const block *x = a, *y = b;
+  return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+/* First-fit placement of storages by liveness: a storage is live from the
+ * step that defines it to the last step that reads it (outputs: to the end).
+ * Storage s tries offset 0, then the end of each placed storage live with
+ * it, in placement order, and takes the first that overlaps no storage live
+ * with it. Storages that no later one can be live with (their last step is
+ * before every later first step) leave the search for good, so a long chain
+ * costs little; a candidate is checked by binary search in the live blocks
+ * sorted by offset (it collides when a block beginning before its end ends
+ * after its start). */
+static csm_status assign_offsets(csm_plan *p, const int *first, const int *last) {
+  int ns = p->n_storage, n_heap = 0, n_live = 0, head = -1, tail = -1;
+  csm_status st = CSM_OK;
+  int *later_first = csm_malloc_array((size_t)ns + 1, sizeof(int)); /* min first[s..] */
+  int *prev = csm_malloc_array((size_t)ns + 1, sizeof(int));
+  int *next = csm_malloc_array((size_t)ns + 1, sizeof(int));
+  int *heap = csm_malloc_array((size_t)ns + 1, sizeof(int));
+  int *cand = csm_malloc_array((size_t)PLAN_FIRST_FIT_MAX_LIVE + 1, sizeof(int));
+  block *live = csm_malloc_array((size_t)PLAN_FIRST_FIT_MAX_LIVE + 1, sizeof(block));
+  size_t *reach = csm_malloc_array((size_t)PLAN_FIRST_FIT_MAX_LIVE + 1, sizeof(size_t));
+  if (!later_first || !prev || !next || !heap || !cand || !live || !reach) {
+    st = CSM_ENOMEM;
+    goto out;
+  }
+  for (int s = ns - 1, m = INT32_MAX; s >= 0; s--)
+    later_first[s] = m = first[s] < m ? first[s] : m;
   p->arena_bytes = 0;
-  for (int oi = 0; oi < ns; oi++) {
-    int s = order[oi];
-    size_t size = (p->storage_bytes[s] + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-    size_t offset = 0;
-    /* Try each candidate offset (0 and the end of every overlapping block)
-     * and take the lowest that collides with no live block. */
-    int done = 0;
-    for (int c = -1; c < n_placed && !done; c++) {
-      size_t cand = 0;
-      if (c >= 0) {
-        int t = placed[c];
-        if (last[t] < first[s] || first[t] > last[s]) continue;
-        cand = p->storage_offset[t] +
-               (p->storage_bytes[t] + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-      }
-      int ok = 1;
-      for (int q = 0; q < n_placed && ok; q++) {
-        int t = placed[q];
+  for (int s = 0; s < ns; s++) {
+    while (n_heap > 0 && last[heap[0]] < later_first[s]) { /* never live again */
+      int t = heap_pop(heap, &n_heap, last);
+      if (prev[t] >= 0)
+        next[prev[t]] = next[t];
+      else
+        head = next[t];
+      if (next[t] >= 0)
+        prev[next[t]] = prev[t];
+      else
+        tail = prev[t];
+      n_live--;
+    }
+    size_t size = aligned_size(p->storage_bytes[s]), offset = 0;
+    if (n_live > PLAN_FIRST_FIT_MAX_LIVE) {
+      offset = p->arena_bytes;
+    } else {
+      int n_cand = 0;
+      for (int t = head; t >= 0; t = next[t]) {
         if (last[t] < first[s] || first[t] > last[s]) continue; /* not live together */
-        size_t tsz = (p->storage_bytes[t] + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-        if (cand < p->storage_offset[t] + tsz && p->storage_offset[t] < cand + size) ok = 0;
+        cand[n_cand] = t;
+        live[n_cand].begin = p->storage_offset[t];
+        live[n_cand].end = p->storage_offset[t] + aligned_size(p->storage_bytes[t]);
+        n_cand++;
       }
-      if (ok) {
-        offset = cand;
-        done = 1;
+      qsort(live, (size_t)n_cand, sizeof *live, by_begin);
+      for (int k = 0; k < n_cand; k++) /* the furthest end of blocks 0..k */
+        reach[k] = k && reach[k - 1] > live[k].end ? reach[k - 1] : live[k].end;
+      for (int c = -1; c < n_cand; c++) {
+        size_t at =
+            c < 0 ? 0 : p->storage_offset[cand[c]] + aligned_size(p->storage_bytes[cand[c]]);
+        int lo = 0, hi = n_cand; /* blocks [0, lo) begin before at + size */
+        while (lo < hi) {
+          int mid = (lo + hi) / 2;
+          if (live[mid].begin < at + size)
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+        if (lo == 0 || reach[lo - 1] <= at) {
+          offset = at;
+          break;
+        }
       }
     }
     p->storage_offset[s] = offset;
-    placed[n_placed++] = s;
     if (offset + size > p->arena_bytes) p->arena_bytes = offset + size;
+    prev[s] = tail, next[s] = -1;
+    if (tail >= 0)
+      next[tail] = s;
+    else
+      head = s;
+    tail = s;
+    heap_push(heap, &n_heap, last, s);
+    n_live++;
   }
-  free(order);
-  free(placed);
-  return CSM_OK;
+out:
+  free(later_first);
+  free(prev);
+  free(next);
+  free(heap);
+  free(cand);
+  free(live);
+  free(reach);
+  return st;
 }
 
 static csm_status plan_memory(csm_plan *p, int keep_all) {

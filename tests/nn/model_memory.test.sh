@@ -11,7 +11,7 @@
 set -uo pipefail
 csm=${CSM_BIN:?}
 py=/usr/bin/python3
-"$py" -c 'import numpy' 2>/dev/null || { echo "no $py with numpy: skipped"; exit 77; }
+"$py" -c 'import numpy, PIL' 2>/dev/null || { echo "no $py with numpy and PIL: skipped"; exit 77; }
 tmp=$(mktemp -d "${CSM_TEST_TMP:-/tmp}/model_memory.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
