@@ -33,7 +33,14 @@ static csm_status images_to_batch(const csm_infer_options *a, csm_shape in_shape
     return csm_fail(CSM_EUSAGE, "--crop %g,%g,%g,%g: X,Y,W,H must be finite with W, H > 0", c[0],
                     c[1], c[2], c[3]);
   in_shape.d[0] = a->n_images;
-  csm_status st = csm_tensor_alloc(t, CSM_F32, &in_shape);
+  /* The model file declares the input size: checked like every allocation
+   * that a file's contents drive (a [1, 9000, 9000, 3] input is 972 MB). */
+  double bytes = 4.0 * (double)a->n_images * (double)in_shape.d[1] * (double)in_shape.d[2] *
+                 (double)in_shape.d[3];
+  csm_status st = bytes < 1.8e19 ? csm_memory_check((size_t)bytes, "the model's input batch")
+                                 : csm_fail(CSM_EINPUT, "the model's input batch is too large");
+  if (st) return csm_fail_context(st, "%s: ", a->model);
+  st = csm_tensor_alloc(t, CSM_F32, &in_shape);
   if (st) return st;
   size_t per = (size_t)(in_shape.d[1] * in_shape.d[2] * in_shape.d[3]);
   for (int i = 0; i < a->n_images; i++) {

@@ -138,6 +138,10 @@ has mean-infer out '"data": [1]'
 # A run's activations.
 check big-infer 2 big.json env CSM_MAX_MEMORY=200M "$csm" infer --model big.json grey.png
 has big-infer err "big.json: a run on input [1,2000,2000,3] needs"
+# The input batch itself (2000 x 2000 x 3 floats, 48 MB) is checked before
+# it is allocated, not only the run's activations after it.
+check big-input 2 big.json env CSM_MAX_MEMORY=40M "$csm" infer --model big.json grey.png
+has big-input err "big.json: the model's input batch needs 48000000 bytes"
 check big-infer-fits 0 big.json env CSM_MAX_MEMORY=1G "$csm" infer --json --model big.json grey.png
 # Weights.
 check weights 2 weights.onnx env CSM_MAX_MEMORY=2M "$csm" models --model weights.onnx
