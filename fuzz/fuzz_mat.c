@@ -21,18 +21,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   csm_clear_error();
   st = csm_mat_read_matrix(path, "vertices", &f, &rows, &cols);
   fz_note("csm_mat_read_matrix", st);
-  if (st == CSM_OK)
-    fz_touch(f, (size_t)rows * (size_t)cols * sizeof *f);
+  if (st == CSM_OK) fz_touch(f, (size_t)rows * (size_t)cols * sizeof *f);
   free(f);
   st = csm_mat_read_matrix_f64(path, "vertices", &d, &rows, &cols);
   fz_note("csm_mat_read_matrix_f64", st);
-  if (st == CSM_OK)
-    fz_touch(d, (size_t)rows * (size_t)cols * sizeof *d);
+  if (st == CSM_OK) fz_touch(d, (size_t)rows * (size_t)cols * sizeof *d);
   free(d);
   st = csm_mat_read_triangles(path, "triangles", &tri, &n);
   fz_note("csm_mat_read_triangles", st);
-  if (st == CSM_OK)
-    fz_touch(tri, (size_t)n * 3 * sizeof *tri);
+  if (st == CSM_OK) fz_touch(tri, (size_t)n * 3 * sizeof *tri);
   free(tri);
   fz_clean();
   return 0;

@@ -66,8 +66,10 @@ static void cms_seeds(void) {
     uint64_t identity;
     unsigned char mode;
     const char *name;
-  } s[] = {{4, 3, 0, 0, 0, "empty-4x3"},  {3, 2, 1, 0, 0, "one-3x2"},
-           {5, 4, 7, 42, 0, "seven-5x4"}, {2, 2, 12, 0, 0, "twelve-2x2"},
+  } s[] = {{4, 3, 0, 0, 0, "empty-4x3"},
+           {3, 2, 1, 0, 0, "one-3x2"},
+           {5, 4, 7, 42, 0, "seven-5x4"},
+           {2, 2, 12, 0, 0, "twelve-2x2"},
            {3, 3, 2, 7, 1, "as-is-3x3"}};
   for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
     csm_cms *c = cms_with(s[i].w, s[i].h, s[i].images, s[i].identity);
@@ -91,7 +93,7 @@ static void add_var(mat_t *mat, const char *name, enum matio_classes cls, size_t
       d[k] = x, f[k] = (float)x, i32[k] = (int32_t)x, u16[k] = (uint16_t)x;
     }
   (void)n;
-  void *data = cls == MAT_C_DOUBLE ? (void *)d
+  void *data = cls == MAT_C_DOUBLE   ? (void *)d
                : cls == MAT_C_SINGLE ? (void *)f
                : cls == MAT_C_INT32  ? (void *)i32
                                      : (void *)u16;

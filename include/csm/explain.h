@@ -72,13 +72,13 @@ typedef enum csm_square_rule {
 } csm_square_rule;
 
 typedef struct csm_occlusion_options {
-  csm_patch_space space; /* default CSM_PATCH_CANONICAL */
-  double patch;          /* default 20 (canonical) or 15 (image) */
-  double footprint;      /* CIS square side in canonical pixels (default: 20) */
-  csm_fill fill;         /* default CSM_FILL_ZERO */
+  csm_patch_space space;  /* default CSM_PATCH_CANONICAL */
+  double patch;           /* default 20 (canonical) or 15 (image) */
+  double footprint;       /* CIS square side in canonical pixels (default: 20) */
+  csm_fill fill;          /* default CSM_FILL_ZERO */
   csm_square_rule square; /* patches and footprints; default CSM_SQUARE_CENTRED */
-  size_t memory_budget;  /* bytes of occluded inputs per batch (default 256 MiB) */
-  int max_batch;         /* default 64 */
+  size_t memory_budget;   /* bytes of occluded inputs per batch (default 256 MiB) */
+  int max_batch;          /* default 64 */
   /* Called after every batch (may be NULL). */
   void (*progress)(void *ctx, int done, int total);
   void *progress_ctx;
@@ -89,14 +89,14 @@ csm_occlusion_options csm_occlusion_options_default(void);
 /* The result of occluding one sample at every centre. */
 typedef struct csm_occlusion {
   int n_centres;
-  float *centres;     /* n x 2 canonical points (a copy) */
-  float *drop;        /* n: f(I) - f(I occluded at the centre); NAN where not evaluated */
-  int n_evaluated;    /* centres visible in every view and inside every input */
-  float base;         /* f(I) */
+  float *centres;         /* n x 2 canonical points (a copy) */
+  float *drop;            /* n: f(I) - f(I occluded at the centre); NAN where not evaluated */
+  int n_evaluated;        /* centres visible in every view and inside every input */
+  float base;             /* f(I) */
   csm_square_rule square; /* the options' rule, which the CIS footprints follow */
-  int views, size;    /* input_map is views x size x size */
-  float *input_map;   /* mean drop of the occlusions covering each input pixel, 0 where none */
-  float *input_count; /* how many occlusions covered each input pixel */
+  int views, size;        /* input_map is views x size x size */
+  float *input_map;       /* mean drop of the occlusions covering each input pixel, 0 where none */
+  float *input_count;     /* how many occlusions covered each input pixel */
   double seconds;
 } csm_occlusion;
 

@@ -117,8 +117,7 @@ static csm_status view_prepare(const csm_scorer *s, const csm_view *v, const flo
     }
     if (!csm_corr_to_image(v->corr, centres[2 * c], centres[2 * c + 1], &x, &y)) continue;
     double i = inv[0] * x + inv[1] * y + inv[2], j = inv[3] * x + inv[4] * y + inv[5];
-    if (i >= 0 && i < n && j >= 0 && j < n)
-      vs->pos[2 * c] = i, vs->pos[2 * c + 1] = j;
+    if (i >= 0 && i < n && j >= 0 && j < n) vs->pos[2 * c] = i, vs->pos[2 * c + 1] = j;
   }
   /* Fill values. */
   if (opt->fill == CSM_FILL_INPUT_ZERO) {

@@ -37,8 +37,8 @@ static csm_status open_prnet_frame(csm_explainer *x, const csm_explain_options *
   if (st)
     return csm_fail_context(st, "the reference frame (frontal.jpg beside --canonical-mesh): ");
   if (x->background.w != x->background.h || x->background.w < 32 || x->background.w > 4096)
-    return csm_fail(CSM_EINPUT, "%s: %dx%d; the reference frame must be square, 32..4096 px",
-                    path, x->background.w, x->background.h);
+    return csm_fail(CSM_EINPUT, "%s: %dx%d; the reference frame must be square, 32..4096 px", path,
+                    x->background.w, x->background.h);
   x->size = x->o.size = x->background.w;
   st = csm_prnet_canon_load_pixels(o->canonical_mesh, PRNET_STRIDE, x->size, &x->pc);
   if (st) return csm_fail_context(st, "%s: ", o->canonical_mesh);

@@ -46,8 +46,8 @@ static void check(const csm_image *img, const char *png, int w, int h) {
   csm_image_free(&got);
 }
 
-static const int sizes[][2] = {{224, 224}, {100, 300}, {53, 20}, {17, 17}, {400, 218},
-                               {224, 37},  {1, 1},     {178, 218}};
+static const int sizes[][2] = {{224, 224}, {100, 300}, {53, 20}, {17, 17},
+                               {400, 218}, {224, 37},  {1, 1},   {178, 218}};
 
 static void test_noise(void **state) {
   (void)state;

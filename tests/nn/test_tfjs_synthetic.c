@@ -87,7 +87,7 @@ static void test_weight_values(void **state) {
   assert_true(h[2] == 5.9604644775390625e-08f); /* 2^-24, the smallest subnormal */
   assert_true(h[3] == -3.0517578125e-05f);      /* -2^-15, a negative subnormal */
   assert_true(h[4] == 65504.0f);
-  assert_true(h[5] == 6.103515625e-05f); /* 2^-14 */
+  assert_true(h[5] == 6.103515625e-05f);      /* 2^-14 */
   assert_true(h[6] == 0.0f && signbit(h[6])); /* -0 */
   assert_true(h[7] == -1.0f);
 
