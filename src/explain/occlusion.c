@@ -2,7 +2,6 @@
  * in all of a sample's views, occlude the same facial place in every view's
  * model input, evaluate the occluded inputs in batches and record the drop
  * of the confidence. */
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,7 +163,7 @@ static void view_state_free(view_state *vs) {
  * covers in view vs; returns how many. */
 typedef struct cover {
   const view_state *vs;
-  int n, W;
+  int n, W, H; /* input side; canonical raster W x H */
   csm_patch_space space;
   csm_square_rule rule;
   double patch;
@@ -175,7 +174,7 @@ static int cover_pixels(const cover *cv, const float *centre, int c, int *out) {
   if (cv->space == CSM_PATCH_CANONICAL) {
     int u0, u1, v0, v1;
     csm_square_span(centre[0], cv->patch, cv->rule, cv->W, &u0, &u1);
-    csm_square_span(centre[1], cv->patch, cv->rule, INT_MAX, &v0, &v1);
+    csm_square_span(centre[1], cv->patch, cv->rule, cv->H, &v0, &v1);
     for (int p = 0; p < n * n; p++) {
       int cell = cv->vs->cell[p];
       if (cell < 0) continue;
@@ -244,7 +243,7 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
     out->drop[c] = NAN;
     int ok = 1, empty = 1;
     for (int v = 0; ok && v < V; v++) {
-      cover cv = {&vs[v], n, W, opt.space, opt.square, patch};
+      cover cv = {&vs[v], n, W, H, opt.space, opt.square, patch};
       ok = !isnan(vs[v].pos[2 * c]);
       int np = ok ? cover_pixels(&cv, centres + 2 * c, c, pix) : 0;
       if (np > 0) empty = 0;
@@ -284,7 +283,7 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
         memcpy(dst, views[v].input, numel * sizeof(float));
         if (sample == 0 || b >= nb) continue; /* the base, or padding */
         int c = chosen[sample - 1];
-        cover cv = {&vs[v], n, W, opt.space, opt.square, patch};
+        cover cv = {&vs[v], n, W, H, opt.space, opt.square, patch};
         int np = cover_pixels(&cv, centres + 2 * c, c, pix);
         for (int k = 0; k < np; k++)
           memcpy(dst + (size_t)pix[k] * ch, vs[v].fill + (size_t)pix[k] * ch, ch * sizeof(float));
@@ -310,7 +309,7 @@ csm_status csm_occlusion_run(const csm_scorer *s, const csm_view *views, const f
   for (int t = 0; t < n_chosen; t++) {
     int c = chosen[t];
     for (int v = 0; v < V; v++) {
-      cover cv = {&vs[v], n, W, opt.space, opt.square, patch};
+      cover cv = {&vs[v], n, W, H, opt.space, opt.square, patch};
       int np = cover_pixels(&cv, centres + 2 * c, c, pix);
       float *hm = out->input_map + npx * v, *cnt = out->input_count + npx * v;
       for (int k = 0; k < np; k++)
